@@ -1,0 +1,1 @@
+"""acr-kg: the ACR Appropriateness Criteria as linked data."""
