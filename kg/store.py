@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -113,21 +114,19 @@ def sparql_term(value: Value) -> str:
 
 
 def bind(query: str, params: Mapping[str, Value]) -> str:
-    """Pre-bind variables by an inline VALUES block at the top of the outermost WHERE group.
+    """Bind parameters: every ``$name`` in the query text becomes the constant term.
 
-    Textual binding is the one mechanism every SPARQL 1.1 engine honours, so a named query means the
-    same thing on the embedded store, on rdflib and on a remote endpoint.
+    Named queries write parameters as ``$name`` and ordinary variables as ``?name``, so a query file is
+    valid SPARQL on its own and binding is a plain substitution that means the same thing on every
+    engine, inside nested groups and subqueries too (unlike a VALUES block, whose bindings reach a
+    nested BIND only after the fact).
     """
-    if not params:
-        return query
-    upper = query.upper()
-    at = upper.find("WHERE")
-    brace = query.find("{", at) if at >= 0 else -1
-    if brace < 0:
-        raise UsageError("query has no WHERE clause to bind parameters into")
-    names = " ".join(f"?{k}" for k in params)
-    row = " ".join(sparql_term(v) for v in params.values())
-    return f"{query[:brace + 1]}\n  VALUES ({names}) {{ ({row}) }}\n{query[brace + 1:]}"
+    for name, value in params.items():
+        pattern = re.compile(r"\$" + re.escape(name) + r"\b")
+        if not pattern.search(query):
+            raise UsageError(f"the query has no parameter ${name}")
+        query = pattern.sub(lambda _m, term=sparql_term(value): term, query)
+    return query
 
 
 # --- the backends --------------------------------------------------------------------------------
@@ -174,14 +173,15 @@ def _knowledge_base_nquads() -> bytes:
     return store.dump(format=ox.RdfFormat.N_QUADS)
 
 
-def _to_ox_term(value):
+def to_oxigraph(value):
     if isinstance(value, IRI):
         return ox.NamedNode(value)
     if isinstance(value, BNode):
         return ox.BlankNode(value)
     if isinstance(value, (ox.NamedNode, ox.BlankNode, ox.Literal)):
         return value
-    return ox.Literal(*_literal_parts(value))
+    lexical, datatype = _literal_parts(value)
+    return ox.Literal(lexical, datatype=datatype)
 
 
 def _literal_parts(value):
@@ -236,7 +236,7 @@ class EmbeddedStore(Backend):
 
     def add_patient_triples(self, triples) -> None:
         self.store.extend(
-            ox.Quad(_to_ox_term(s), _to_ox_term(p), _to_ox_term(o), self._patient) for s, p, o in triples)
+            ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), self._patient) for s, p, o in triples)
 
 
 class RdflibStore(Backend):

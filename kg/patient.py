@@ -1,0 +1,86 @@
+"""Reading patient graphs: Turtle or JSON-LD, from a file or stdin, never from the network.
+
+The reader is the only place that sees raw bytes. It names the file and line of a syntax error,
+refuses remote JSON-LD contexts and owl:imports, and hands on the triples of the default graph.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyoxigraph as ox
+
+from kg.errors import InputError
+
+OWL_IMPORTS = "http://www.w3.org/2002/07/owl#imports"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+PATIENT_CLASS = "https://w3id.org/acr-kg/ontology/Patient"
+
+# Readers chosen by name or by file suffix.
+FORMATS = {
+    "turtle": ox.RdfFormat.TURTLE,
+    "json-ld": ox.RdfFormat.JSON_LD,
+    "ntriples": ox.RdfFormat.N_TRIPLES,
+}
+SUFFIXES = {".ttl": "turtle", ".turtle": "turtle", ".jsonld": "json-ld", ".json": "json-ld", ".nt": "ntriples"}
+
+
+@dataclass
+class PatientData:
+    """The triples of one patient graph, where they came from, and notes made while reading."""
+
+    source: str
+    quads: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+    @property
+    def patients(self) -> list[str]:
+        return sorted({q.subject.value for q in self.quads
+                       if q.predicate.value == RDF_TYPE and q.object.value == PATIENT_CLASS})
+
+
+def _guess_format(name: str, data: bytes, declared: str | None) -> str:
+    if declared:
+        if declared not in FORMATS:
+            raise InputError(f"unknown input format {declared!r}; use one of {', '.join(FORMATS)}", name)
+        return declared
+    suffix = Path(name).suffix.lower()
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    return "json-ld" if data.lstrip()[:1] in (b"{", b"[") else "turtle"
+
+
+def read_patient(source: str | Path, input_format: str | None = None) -> PatientData:
+    """Read a patient graph from a path, or from stdin when ``source`` is '-'."""
+    name = "<stdin>" if str(source) == "-" else str(source)
+    try:
+        data = sys.stdin.buffer.read() if name == "<stdin>" else Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", name) from None
+    return parse_patient(data, name, input_format)
+
+
+def parse_patient(data: bytes, name: str = "<input>", input_format: str | None = None) -> PatientData:
+    fmt = _guess_format(name, data, input_format)
+    base = Path(name).resolve().as_uri() if name not in ("<stdin>", "<input>") else "urn:acr-kg:input:"
+    try:
+        quads = list(ox.parse(data, format=FORMATS[fmt], base_iri=base))
+    except SyntaxError as exc:
+        message = str(exc)
+        if "remote context" in message.lower():
+            raise InputError("refused a remote JSON-LD @context: parsing never touches the network; "
+                             "put the context inline in the document", name) from None
+        raise InputError(f"not valid {fmt}: {message}", name, getattr(exc, "lineno", None)) from None
+    except ValueError as exc:  # bad UTF-8 and similar
+        raise InputError(f"not valid {fmt}: {exc}", name) from None
+    for quad in quads:
+        if quad.predicate.value == OWL_IMPORTS:
+            raise InputError(f"refused owl:imports of <{quad.object.value}>: parsing never touches the network; "
+                             "merge the imported data into the input instead", name)
+    if not quads:
+        raise InputError("the input holds no triples", name)
+    default = [q for q in quads if isinstance(q.graph_name, ox.DefaultGraph)]
+    if len(default) != len(quads):
+        raise InputError("named graphs are not supported in patient input: put the patient in the default graph", name)
+    return PatientData(name, quads)

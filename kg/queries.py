@@ -1,0 +1,90 @@
+"""The catalogue of named SPARQL queries in queries/: one query per .rq file, named after the file.
+
+A query file starts with comment lines: the first is its one-line description, and each
+``# @param NAME TYPE DESCRIPTION`` line declares a parameter, written ``$NAME`` in the query body.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+
+from kg.errors import UsageError
+from kg.paths import QUERIES_DIR
+from kg.store import IRI, Value
+
+_PARAM = re.compile(r"^#\s*@param\s+(\w+)\s+(\w+)\s*(.*)$")
+
+# How a --param KEY=VALUE string becomes a typed value, per declared parameter type.
+_PARSERS = {
+    "iri": IRI,
+    "string": str,
+    "date": dt.date.fromisoformat,
+    "integer": int,
+    "decimal": Decimal,
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    path: Path
+    text: str
+    description: str
+    params: tuple[Param, ...]
+
+    @property
+    def form(self) -> str:
+        body = "\n".join(line for line in self.text.splitlines() if not line.lstrip().startswith(("#", "PREFIX", "prefix")))
+        return body.split(None, 1)[0].upper() if body.strip() else "SELECT"
+
+    def coerce(self, raw: dict[str, str]) -> dict[str, Value]:
+        """Check and type --param values against the declared parameters."""
+        declared = {p.name: p for p in self.params}
+        unknown = sorted(set(raw) - set(declared))
+        if unknown:
+            raise UsageError(f"query {self.name!r} has no parameter {', '.join(unknown)}; "
+                             f"it takes: {', '.join(declared) or 'none'}")
+        missing = sorted(set(declared) - set(raw))
+        if missing:
+            raise UsageError(f"query {self.name!r} needs --param {missing[0]}=... ({declared[missing[0]].description})")
+        values = {}
+        for key, text in raw.items():
+            param = declared[key]
+            try:
+                values[key] = _PARSERS[param.type](text)
+            except (ValueError, InvalidOperation, KeyError):
+                raise UsageError(f"parameter {key}={text!r} is not a valid {param.type}") from None
+        return values
+
+
+def _read(path: Path, name: str) -> NamedQuery:
+    text = path.read_text(encoding="utf-8")
+    comments = [line for line in text.splitlines() if line.startswith("#")]
+    description = comments[0].lstrip("# ").strip() if comments else ""
+    params = tuple(Param(*m.groups()) for line in comments if (m := _PARAM.match(line)))
+    return NamedQuery(name, path, text, description, params)
+
+
+@lru_cache(maxsize=None)
+def catalogue() -> dict[str, NamedQuery]:
+    """Every named query; subfolders give a prefix (queries/qc/x.rq is 'qc/x')."""
+    return {p.relative_to(QUERIES_DIR).with_suffix("").as_posix(): _read(p, p.relative_to(QUERIES_DIR).with_suffix("").as_posix())
+            for p in sorted(QUERIES_DIR.rglob("*.rq"))}
+
+
+def get(name: str) -> NamedQuery:
+    try:
+        return catalogue()[name]
+    except KeyError:
+        raise UsageError(f"no query named {name!r}; known: {', '.join(catalogue())}") from None

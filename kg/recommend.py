@@ -1,0 +1,199 @@
+"""The main job: from a patient graph to the applicable ACR variants, their ratings and the next steps.
+
+Data flow, one direction: parsed patient -> SHACL validation -> store with the knowledge base ->
+named queries (derive the case, match variants, read nodes, explain) -> a ``Recommendation``.
+Nothing is recommended for a patient graph that violates the shapes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from kg import queries
+from kg.errors import UsageError
+from kg.patient import PatientData
+from kg.store import Backend, EmbeddedStore
+from kg.validation import ValidationResult, threshold_set_keys, validate
+
+# Enrichment queries, in order: each one's triples are added to the patient graph before the next runs.
+DERIVATION = ("derive-case", "match-variants", "assess-nodes", "ultrasound-result")
+
+
+@dataclass
+class Recommendation:
+    patient: str | None
+    validation: ValidationResult
+    now: dt.date
+    thresholds: str
+    applicable: list[dict] = field(default_factory=list)
+    not_applicable: list[dict] = field(default_factory=list)
+    conflicts: list[dict] = field(default_factory=list)
+    node_assessments: list[dict] = field(default_factory=list)
+    next_steps: list[dict] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
+    derived: list = field(default_factory=list)  # triples the queries added, for RDF output
+
+    @property
+    def valid(self) -> bool:
+        return self.validation.valid
+
+    def as_dict(self) -> dict:
+        return {
+            "patient": self.patient,
+            "valid": self.valid,
+            "evaluation_date": self.now.isoformat(),
+            "thresholds": self.thresholds,
+            "violations": [v.as_dict() for v in self.validation.violations],
+            "warnings": [w.as_dict() for w in self.notes + self.validation.warnings],
+            "applicable": self.applicable,
+            "not_applicable": self.not_applicable,
+            "conflicts": self.conflicts,
+            "node_assessments": self.node_assessments,
+            "next_steps": self.next_steps,
+            "sources": self.sources,
+        }
+
+
+def evaluation_date(data: PatientData, now: dt.date | None) -> dt.date:
+    """The date the case is judged at: given, else the order date, else today."""
+    if now is not None:
+        return now
+    dates = sorted(q.object.value for q in data.quads if q.predicate.value.endswith("/orderDate"))
+    return dt.date.fromisoformat(dates[-1]) if dates else dt.date.today()
+
+
+class Recommender:
+    """Holds a backend with the knowledge base loaded once; evaluates one patient at a time."""
+
+    def __init__(self, backend: Backend | None = None):
+        self.backend = backend or EmbeddedStore()
+        self._threshold_keys = None
+        self._sources = None
+
+    def _check_thresholds(self, key: str) -> None:
+        if self._threshold_keys is None:
+            self._threshold_keys = threshold_set_keys()
+        if key not in self._threshold_keys:
+            raise UsageError(f"unknown threshold set {key!r}; the knowledge base has: {', '.join(self._threshold_keys)}")
+
+    def recommend(self, data: PatientData, now: dt.date | None = None, thresholds: str = "seed") -> Recommendation:
+        self._check_thresholds(thresholds)
+        now = evaluation_date(data, now)
+        validation = validate(data.quads, now, thresholds)
+        patients = data.patients
+        result = Recommendation(patients[0] if len(patients) == 1 else None, validation, now, thresholds)
+        result.notes = list(data.warnings)
+        if len(patients) != 1:
+            from kg.validation import Issue
+
+            found = ", ".join(patients) if patients else "none"
+            validation.violations.append(Issue("violation", f"exactly one acr:Patient is required per graph; found {found}", None))
+        if not validation.valid:
+            return result  # fail safe: no recommendation for invalid data
+        self._derive(data, now, thresholds, result)
+        return result
+
+    def _run(self, name: str, **params):
+        query = queries.get(name)
+        runner = self.backend.construct if query.form == "CONSTRUCT" else self.backend.select
+        return runner(query.text, params)
+
+    def _derive(self, data: PatientData, now: dt.date, thresholds: str, result: Recommendation) -> None:
+        backend = self.backend
+        backend.set_patient(data.quads)
+        params = {"derive-case": {"now": now}, "assess-nodes": {"thresholds": thresholds}}
+        for name in DERIVATION:
+            triples = self._run(name, **params.get(name, {}))
+            backend.add_patient_triples(triples)
+            result.derived.extend(triples)
+        used_sources: set[str] = set()
+
+        explained = self._run("criteria-status")
+        by_variant: dict[str, dict] = {}
+        for row in explained:
+            entry = by_variant.setdefault(row["variant"], {
+                "variant": row["variant"], "topic_id": row["topicId"], "variant_number": row["variantNumber"],
+                "matched": row["matched"], "met": [], "unmet": []})
+            text = _criterion_text(row)
+            entry["met" if row["met"] else "unmet"].append(text)
+            used_sources.update((row["sources"] or "").split())
+
+        ratings = self._run("variant-ratings")
+        labels = self._variant_labels()
+        for variant, entry in sorted(by_variant.items(), key=lambda kv: (kv[1]["topic_id"], kv[1]["variant_number"])):
+            if entry["matched"]:
+                procedures = [_procedure(r) for r in ratings if r["variant"] == variant]
+                for r in ratings:
+                    if r["variant"] == variant:
+                        used_sources.update((r["sources"] or "").split())
+                result.applicable.append({
+                    "topic_id": entry["topic_id"], "variant_number": entry["variant_number"], "variant": variant,
+                    "label": labels.get(variant, ""), "matched_because": entry["met"], "procedures": procedures})
+            else:
+                result.not_applicable.append({
+                    "variant": variant, "topic_id": entry["topic_id"], "variant_number": entry["variant_number"],
+                    "label": labels.get(variant, ""), "reasons": entry["unmet"]})
+
+        for row in self._run("rating-conflicts"):
+            result.conflicts.append({
+                "procedure": row["procedure"], "label": row["procedureLabel"],
+                "ratings": [
+                    {"topic_id": row["topicA"], "variant_number": row["numberA"], "variant": row["variantA"],
+                     "rating": row["ratingA"], "category": row["categoryLabelA"], "median": row["medianA"]},
+                    {"topic_id": row["topicB"], "variant_number": row["numberB"], "variant": row["variantB"],
+                     "rating": row["ratingB"], "category": row["categoryLabelB"], "median": row["medianB"]}],
+                "message": (f"{row['procedureLabel']}: topic {row['topicA']} variant {row['numberA']} rates it "
+                            f"{row['categoryLabelA']} ({row['medianA']}), topic {row['topicB']} variant "
+                            f"{row['numberB']} rates it {row['categoryLabelB']} ({row['medianB']})")})
+
+        for row in self._run("node-assessments", thresholds=thresholds):
+            used_sources.update((row["sources"] or "").split())
+            result.node_assessments.append({
+                "study": row["study"], "result": row["resultLabel"], "finding": row["finding"],
+                "assessment": row["assessmentLabel"], "cortex_mm": _number(row["cortex"]),
+                "fatty_hilum": row["hilumLabel"], "shape": row["shapeLabel"], "clipped_node": row["clipped"],
+                "threshold": row["threshold"], "threshold_rule": f"cortex {row['comparatorSymbol']} {row['limit']} mm",
+                "threshold_set": thresholds})
+
+        for row in self._run("next-steps"):
+            used_sources.update((row["sources"] or "").split())
+            result.next_steps.append({
+                "variant": row["variant"], "when_result": row["resultLabel"], "order": row["order"],
+                "after_step": row["afterStepLabel"], "when_outcome": row["outcomeLabel"],
+                "step": row["step"], "label": row["stepLabel"], "note": row["note"],
+                "sources": (row["sources"] or "").split()})
+
+        catalogue = self._source_catalogue()
+        result.sources = [catalogue.get(s, {"source": s}) for s in sorted(used_sources)]
+
+    def _variant_labels(self) -> dict[str, str]:
+        rows = self.backend.select(
+            "PREFIX acr: <https://w3id.org/acr-kg/ontology/> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+            "SELECT ?v ?label WHERE { ?v a acr:Variant ; rdfs:label ?label }")
+        return {r["v"]: r["label"] for r in rows}
+
+    def _source_catalogue(self) -> dict[str, dict]:
+        if self._sources is None:
+            self._sources = {r["source"]: {k: v for k, v in r.items() if v is not None}
+                             for r in self._run("sources")}
+        return self._sources
+
+
+def _criterion_text(row) -> str:
+    patient_value = row["patientValueLabel"] or "unknown"
+    if row["kind"] == "exclusion":
+        return f"{row['criterionLabel']} (patient: {patient_value})"
+    return f"{row['criterionLabel']} (patient: {patient_value})"
+
+
+def _number(value):
+    return float(value) if value is not None else None
+
+
+def _procedure(row) -> dict:
+    return {
+        "procedure": row["procedure"], "label": row["label"], "rating": row["rating"],
+        "category": row["categoryLabel"], "median": row["median"], "soe": row["soeLabel"],
+        "adult_rrl": row["adultSymbol"], "peds_rrl": row["pedsSymbol"], "rationale": row["rationale"],
+        "sources": (row["sources"] or "").split()}
