@@ -181,10 +181,7 @@ class Recommender:
 
 
 def _criterion_text(row) -> str:
-    patient_value = row["patientValueLabel"] or "unknown"
-    if row["kind"] == "exclusion":
-        return f"{row['criterionLabel']} (patient: {patient_value})"
-    return f"{row['criterionLabel']} (patient: {patient_value})"
+    return f"{row['criterionLabel']} (patient: {row['patientValueLabel'] or 'unknown'})"
 
 
 def _number(value):

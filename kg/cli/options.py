@@ -1,0 +1,32 @@
+"""Options shared by several verbs, defined once so that flags stay consistent."""
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from kg.patient import FORMATS
+
+
+def _date(_ctx, _param, value):
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+patient_argument = click.argument("patient", type=click.Path(dir_okay=False, allow_dash=True))
+input_format_option = click.option(
+    "--input-format", type=click.Choice(sorted(FORMATS)), default=None,
+    help="Format of the patient graph; by default from the file suffix (.ttl, .jsonld), or sniffed on stdin.")
+now_option = click.option(
+    "--now", callback=_date, default=None, metavar="YYYY-MM-DD",
+    help="Evaluation date (ages, phases, date checks). Default: the order date, else today.")
+thresholds_option = click.option(
+    "--thresholds", default="seed", show_default=True, metavar="KEY",
+    help="Threshold set for reading ultrasound nodes: 'seed' (cortex > 2.3 mm) or 'acr' (ACR/Z1071, >= 3 mm).")
+backend_option = click.option(
+    "--backend", default="oxigraph", show_default=True, metavar="oxigraph|rdflib|URL",
+    help="SPARQL engine: embedded pyoxigraph, rdflib, or a SPARQL 1.1 endpoint URL (read-only queries).")
