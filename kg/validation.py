@@ -134,7 +134,8 @@ def validate(quads, now: dt.date, thresholds: str = "seed") -> ValidationResult:
             pitfall=_short(pitfall),
         )
         (result.violations if severity == "violation" else result.warnings).append(issue)
-    key = lambda i: (i.focus or "", i.path or "", i.message)
-    result.violations.sort(key=key)
-    result.warnings.sort(key=key)
+    # One property shape may fail several of its constraints with the same message: report it once.
+    key = lambda i: (i.focus or "", i.path or "", i.message, i.value or "")
+    result.violations = sorted(set(result.violations), key=key)
+    result.warnings = sorted(set(result.warnings), key=key)
     return result
