@@ -13,7 +13,7 @@ from kg import queries
 from kg.errors import UsageError
 from kg.patient import PatientData
 from kg.store import Backend, EmbeddedStore
-from kg.validation import ValidationResult, threshold_set_keys, validate
+from kg.validation import Issue, ValidationResult, threshold_set_keys, validate
 
 # Enrichment queries, in order: each one's triples are added to the patient graph before the next runs.
 DERIVATION = ("derive-case", "match-variants", "assess-nodes", "ultrasound-result")
@@ -77,21 +77,35 @@ class Recommender:
         if key not in self._threshold_keys:
             raise UsageError(f"unknown threshold set {key!r}; the knowledge base has: {', '.join(self._threshold_keys)}")
 
-    def recommend(self, data: PatientData, now: dt.date | None = None, thresholds: str = "seed") -> Recommendation:
+    def load(self, data: PatientData, now: dt.date | None = None, thresholds: str = "seed") -> Recommendation:
+        """Validate the patient and, only if valid, put it in the store with its derived facts.
+
+        Returns a Recommendation holding the validation result and the derived triples, not yet explained.
+        """
         self._check_thresholds(thresholds)
         now = evaluation_date(data, now)
         validation = validate(data.quads, now, thresholds)
         patients = data.patients
-        result = Recommendation(patients[0] if len(patients) == 1 else None, validation, now, thresholds)
-        result.notes = list(data.warnings)
         if len(patients) != 1:
-            from kg.validation import Issue
-
             found = ", ".join(patients) if patients else "none"
             validation.violations.append(Issue("violation", f"exactly one acr:Patient is required per graph; found {found}", None))
+        result = Recommendation(patients[0] if len(patients) == 1 else None, validation, now, thresholds)
+        result.notes = list(data.warnings)
+        self.backend.set_patient(None)
         if not validation.valid:
-            return result  # fail safe: no recommendation for invalid data
-        self._derive(data, now, thresholds, result)
+            return result  # fail safe: invalid data never reach the store
+        self.backend.set_patient(data.quads)
+        params = {"derive-case": {"now": now}, "assess-nodes": {"thresholds": thresholds}}
+        for name in DERIVATION:
+            triples = self._run(name, **params.get(name, {}))
+            self.backend.add_patient_triples(triples)
+            result.derived.extend(triples)
+        return result
+
+    def recommend(self, data: PatientData, now: dt.date | None = None, thresholds: str = "seed") -> Recommendation:
+        result = self.load(data, now, thresholds)
+        if result.valid:
+            self._explain(result)
         return result
 
     def _run(self, name: str, **params):
@@ -99,14 +113,8 @@ class Recommender:
         runner = self.backend.construct if query.form == "CONSTRUCT" else self.backend.select
         return runner(query.text, params)
 
-    def _derive(self, data: PatientData, now: dt.date, thresholds: str, result: Recommendation) -> None:
-        backend = self.backend
-        backend.set_patient(data.quads)
-        params = {"derive-case": {"now": now}, "assess-nodes": {"thresholds": thresholds}}
-        for name in DERIVATION:
-            triples = self._run(name, **params.get(name, {}))
-            backend.add_patient_triples(triples)
-            result.derived.extend(triples)
+    def _explain(self, result: Recommendation) -> None:
+        thresholds = result.thresholds
         used_sources: set[str] = set()
 
         explained = self._run("criteria-status")
@@ -162,7 +170,7 @@ class Recommender:
                 "variant": row["variant"], "when_result": row["resultLabel"], "order": row["order"],
                 "after_step": row["afterStepLabel"], "when_outcome": row["outcomeLabel"],
                 "step": row["step"], "label": row["stepLabel"], "note": row["note"],
-                "sources": (row["sources"] or "").split()})
+                "sources": sorted(set((row["sources"] or "").split()))})
 
         catalogue = self._source_catalogue()
         result.sources = [catalogue.get(s, {"source": s}) for s in sorted(used_sources)]
@@ -174,9 +182,17 @@ class Recommender:
         return {r["v"]: r["label"] for r in rows}
 
     def _source_catalogue(self) -> dict[str, dict]:
+        """Every source with its fields; a source may have several locators, kept sorted."""
         if self._sources is None:
-            self._sources = {r["source"]: {k: v for k, v in r.items() if v is not None}
-                             for r in self._run("sources")}
+            self._sources = {}
+            for row in self._run("sources"):
+                entry = self._sources.setdefault(row["source"], {"source": row["source"], "locators": []})
+                for key, value in row.items():
+                    if key == "locator":
+                        if value is not None and value not in entry["locators"]:
+                            entry["locators"] = sorted(entry["locators"] + [value])
+                    elif value is not None:
+                        entry[key] = value
         return self._sources
 
 
@@ -193,4 +209,4 @@ def _procedure(row) -> dict:
         "procedure": row["procedure"], "label": row["label"], "rating": row["rating"],
         "category": row["categoryLabel"], "median": row["median"], "soe": row["soeLabel"],
         "adult_rrl": row["adultSymbol"], "peds_rrl": row["pedsSymbol"], "rationale": row["rationale"],
-        "sources": (row["sources"] or "").split()}
+        "sources": sorted(set((row["sources"] or "").split()))}

@@ -1,0 +1,36 @@
+"""Shared fixtures: real engines only (pyoxigraph, rdflib, pySHACL, HermiT, oxigraph serve)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from kg.cli import main
+from kg.paths import EXAMPLES_DIR
+from kg.patient import read_patient
+from kg.recommend import Recommender
+
+
+@pytest.fixture(scope="session")
+def recommender() -> Recommender:
+    return Recommender()
+
+
+@pytest.fixture(scope="session")
+def recommend_example(recommender):
+    """Recommend for an example file by name; returns the JSON-shaped dict."""
+    def run(name: str, **kwargs) -> dict:
+        return json.loads(json.dumps(recommender.recommend(read_patient(EXAMPLES_DIR / name), **kwargs).as_dict(),
+                                     default=str))
+    return run
+
+
+@pytest.fixture()
+def cli():
+    """Invoke the real `acr-kg` command in-process; returns the click Result (exit_code, stdout, stderr)."""
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        return runner.invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+    return run

@@ -1,0 +1,158 @@
+"""The `acr-kg` command line: exit codes, formats, stdin, and fail-safe behaviour on bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kg.paths import EXAMPLES_DIR
+
+INVALID = EXAMPLES_DIR / "invalid"
+
+# file -> (exit code, text that must appear in the error output)
+INVALID_EXAMPLES = {
+    "therapy-ends-before-start.ttl": (1, "therapy ends on 2026-02-14, before it starts on 2026-03-16"),
+    "missing-order.ttl": (1, "exactly one current imaging order"),
+    "two-orders.ttl": (1, "exactly one current imaging order"),
+    "age-not-a-number.ttl": (1, "age in years must be one integer"),
+    "exam-not-boolean.ttl": (1, "whether an axillary node is palpable"),
+    "unknown-n-category.ttl": (1, "clinical N category"),
+    "therapy-in-the-future.ttl": (1, "after the evaluation date 2026-11-20"),
+    "cortex-out-of-range.ttl": (1, "cortical thickness must be one decimal in millimetres from 0 to 20"),
+    "syntax-error.ttl": (2, "syntax-error.ttl:34"),
+    "owl-imports.ttl": (2, "refused owl:imports of <https://example.org/remote/ontology.ttl>"),
+    "remote-context.jsonld": (2, "refused a remote JSON-LD @context"),
+}
+
+
+def test_every_invalid_example_is_covered():
+    assert sorted(p.name for p in INVALID.iterdir()) == sorted(INVALID_EXAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(INVALID_EXAMPLES))
+@pytest.mark.parametrize("output_format", ["text", "json"])
+def test_invalid_input_exits_non_zero_and_recommends_nothing(cli, name, output_format):
+    code, message = INVALID_EXAMPLES[name]
+    result = cli("recommend", INVALID / name, "--format", output_format)
+    assert result.exit_code == code
+    assert message in result.stdout + result.stderr
+    assert "ACR topic" not in result.stdout and "Usually appropriate" not in result.stdout
+    if code == 1 and output_format == "json":
+        answer = json.loads(result.stdout)
+        assert answer["valid"] is False and answer["violations"]
+        assert answer["applicable"] == [] and answer["next_steps"] == [] and answer["conflicts"] == []
+        assert all({"message", "focus"} <= set(v) for v in answer["violations"])
+
+
+def test_demo_command_prints_the_seed_answer(cli):
+    result = cli("recommend", EXAMPLES_DIR / "seed-patient.ttl")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "ACR topic 235, variant 7" in out
+    assert "US axilla" in out and "Usually appropriate      8" in out
+    assert "topic 235 variant 7 rates it Usually not appropriate (3), topic 286 variant 9 rates it May be appropriate (5)" in out
+    assert "Next steps" in out and "targeted axillary dissection" in out
+
+
+def test_patient_from_stdin(cli):
+    data = (EXAMPLES_DIR / "seed-patient.ttl").read_text()
+    result = cli("recommend", "-", "--format", "json", input=data)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["applicable"][0]["variant_number"] == 7
+
+
+def test_stdin_syntax_error_names_stdin_and_line(cli):
+    result = cli("validate", "-", input="@prefix acr: <https://w3id.org/acr-kg/ontology/> .\nacr:x acr:y acr:z .\nacr:z")
+    assert result.exit_code == 2
+    assert "<stdin>:3" in result.stderr
+
+
+def test_missing_file_is_exit_2(cli, tmp_path):
+    result = cli("recommend", tmp_path / "nope.ttl")
+    assert result.exit_code == 2 and "nope.ttl" in result.stderr
+
+
+def test_no_criteria_apply_is_an_answer_not_an_error(cli):
+    result = cli("recommend", EXAMPLES_DIR / "node-positive-during-therapy.ttl")
+    assert result.exit_code == 0
+    assert "No ACR criteria apply" in result.stdout
+    assert "interim" in result.stdout
+
+
+def test_turtle_output_carries_the_derived_facts(cli):
+    import pyoxigraph as ox
+
+    result = cli("recommend", EXAMPLES_DIR / "seed-patient.ttl", "--format", "turtle")
+    assert result.exit_code == 0
+    triples = {(t.subject.value, t.predicate.value, t.object.value)
+               for t in ox.parse(result.stdout.encode(), format=ox.RdfFormat.TURTLE)}
+    patient = "https://example.org/patients/seed/patient"
+    acr = "https://w3id.org/acr-kg/ontology/"
+    assert (patient, acr + "matchesVariant", "https://w3id.org/acr-kg/kb/variant-235-7") in triples
+    assert (patient, acr + "treatmentPhase", acr + "AfterNST") in triples
+
+
+def test_validate_reports_warnings_but_exits_0(cli):
+    result = cli("validate", EXAMPLES_DIR / "palpable-node-normal-us.ttl")
+    assert result.exit_code == 0
+    assert "valid (0 violation(s), 2 warning(s))" in result.stdout
+    assert "tumour board" in result.stdout
+
+
+def test_validate_turtle_is_a_shacl_validation_report(cli):
+    import rdflib
+    from rdflib.namespace import RDF, SH
+
+    result = cli("validate", INVALID / "therapy-ends-before-start.ttl", "--format", "turtle")
+    assert result.exit_code == 1
+    report = rdflib.Graph().parse(data=result.stdout, format="turtle")
+    [node] = report.subjects(RDF.type, SH.ValidationReport)
+    assert report.value(node, SH.conforms).toPython() is False
+
+
+def test_evaluation_date_is_a_parameter(cli):
+    # The same patient judged a year earlier: therapy dates lie in the future, so the data are invalid.
+    result = cli("validate", EXAMPLES_DIR / "seed-patient.ttl", "--now", "2025-11-20")
+    assert result.exit_code == 1 and "after the evaluation date 2025-11-20" in result.stdout
+    assert cli("validate", EXAMPLES_DIR / "seed-patient.ttl", "--now", "not-a-date").exit_code == 2
+
+
+@pytest.mark.parametrize("output_format, check", [
+    ("json", lambda out: json.loads(out)["rows"][0]["label"] == "US axilla"),
+    ("csv", lambda out: out.splitlines()[0].startswith("patient,variant,rating") and "US axilla" in out),
+    ("table", lambda out: "US axilla" in out and "(14 rows)" in out),
+])
+def test_query_verb_runs_a_named_query_on_a_loaded_patient(cli, output_format, check):
+    # 9 ratings of 235 V7 and 5 of 286 V9 once the patient is validated, derived and matched
+    result = cli("query", "variant-ratings", "--patient", EXAMPLES_DIR / "seed-patient.ttl", "--format", output_format)
+    assert result.exit_code == 0, result.stderr
+    assert check(result.stdout)
+
+
+def test_query_verb_with_a_parameter(cli):
+    result = cli("query", "topic-ratings", "--param", "topic=235", "--format", "json")
+    assert result.exit_code == 0
+    rows = json.loads(result.stdout)["rows"]
+    assert len(rows) == 60 and {r["variantNumber"] for r in rows} == set(range(1, 9))
+
+
+@pytest.mark.parametrize("args, message", [
+    (("query", "no-such-query"), "no query named 'no-such-query'"),
+    (("query", "topic-ratings"), "needs --param topic="),
+    (("query", "topic-ratings", "--param", "topic=abc"), "not a valid integer"),
+    (("query", "topic-ratings", "--param", "topic=235", "--param", "x=1"), "has no parameter x"),
+    (("query", "derive-case", "--param", "now=2026-01-01"), "CONSTRUCT query"),
+])
+def test_query_usage_errors_exit_2(cli, args, message):
+    result = cli(*args)
+    assert result.exit_code == 2 and message in result.stderr
+
+
+def test_query_refuses_an_invalid_patient(cli):
+    result = cli("query", "variant-ratings", "--patient", INVALID / "therapy-ends-before-start.ttl")
+    assert result.exit_code == 1 and "therapy ends on" in result.stdout
+
+
+def test_query_list_shows_parameters(cli):
+    result = cli("query", "--list")
+    assert result.exit_code == 0 and "topic-ratings" in result.stdout and "--param topic=<integer>" in result.stdout
