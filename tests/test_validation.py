@@ -1,0 +1,89 @@
+"""SHACL validation of patient graphs: the seed's pitfalls as warnings, and precise violations."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from kg.paths import EXAMPLES_DIR
+from kg.patient import parse_patient
+from kg.validation import validate
+
+NOW = dt.date(2026, 11, 20)
+KB = "https://w3id.org/acr-kg/kb/"
+
+
+def seed_with(*edits: tuple[str, str], base: str = "seed-patient.ttl") -> bytes:
+    text = (EXAMPLES_DIR / base).read_text()
+    for old, new in edits:
+        assert old in text, old
+        text = text.replace(old, new)
+    return text.encode()
+
+
+def pitfalls(data: bytes, thresholds: str = "seed") -> set[str]:
+    result = validate(parse_patient(data, "case.ttl").quads, NOW, thresholds)
+    assert result.valid, result.violations
+    return {w.pitfall.removeprefix(KB) for w in result.warnings}
+
+
+def test_the_seed_patient_raises_no_pitfall():
+    assert pitfalls(seed_with()) == set()
+
+
+def test_no_pre_treatment_imaging():
+    data = seed_with(('acr:studyDate "2026-03-02"', 'acr:studyDate "2026-04-02"'))
+    assert pitfalls(data) == {"pitfall-no-baseline-comparison"}
+
+
+def test_ultrasound_not_compared_with_prior_imaging():
+    data = seed_with(("acr:comparedWithPriorImaging true", "acr:comparedWithPriorImaging false"),
+                     base="after-therapy-normal-us.ttl")
+    assert pitfalls(data) == {"pitfall-no-baseline-comparison"}
+
+
+def test_clip_placed_but_order_silent():
+    assert pitfalls(seed_with(("acr:orderMentionsClip true", "acr:orderMentionsClip false"))) == \
+        {"pitfall-clip-not-communicated"}
+
+
+def test_node_judged_on_size_alone():
+    data = seed_with(("    acr:cortexThicknessMm 1.4 ;\n    acr:fattyHilum acr:HilumPresent ;\n", "    acr:shortAxisMm 6.0 ;\n"),
+                     base="after-therapy-normal-us.ttl")
+    assert pitfalls(data) == {"pitfall-size-alone"}
+
+
+def test_clipped_node_not_found():
+    data = seed_with(("    acr:clipSeen true ;\n", "    acr:clipSeen false ;\n"), base="after-therapy-normal-us.ttl")
+    assert pitfalls(data) == {"pitfall-clip-not-found"}
+
+
+@pytest.mark.parametrize("thresholds, expected", [
+    ("seed", set()),  # 2.6 mm exceeds 2.3 mm: the scan is suspicious, no discordance
+    ("acr", {"pitfall-palpable-normal-us"}),  # under >= 3 mm the scan is normal against a palpable node
+])
+def test_palpable_node_against_normal_ultrasound_uses_the_chosen_thresholds(thresholds, expected):
+    data = seed_with(("acr:palpableAxillaryNode false", "acr:palpableAxillaryNode true"), base="after-therapy-borderline-us.ttl")
+    assert pitfalls(data, thresholds) == expected
+
+
+def test_violation_names_focus_path_and_value():
+    data = seed_with(("acr:tumourSizeMm 32.0", "acr:tumourSizeMm 0.0"))
+    [violation] = validate(parse_patient(data, "case.ttl").quads, NOW).violations
+    assert violation.focus == "https://example.org/patients/seed/cancer"
+    assert violation.path == "https://w3id.org/acr-kg/ontology/tumourSizeMm"
+    assert violation.value == "0" and "above 0 and at most 300" in violation.message
+
+
+def test_patient_without_type_is_caught():
+    data = seed_with(("ex:patient a acr:Patient ;", "ex:patient"))
+    messages = [v.message for v in validate(parse_patient(data, "case.ttl").quads, NOW).violations]
+    assert any("typed acr:Patient" in m for m in messages)
+
+
+def test_surgery_contradiction():
+    data = seed_with(("    acr:hasCurrentOrder ex:order .",
+                      "    acr:hasCurrentOrder ex:order ;\n    acr:hasSurgery ex:op .\nex:op acr:surgeryType acr:Mastectomy ; "
+                      'acr:procedureDate "2026-10-01"^^xsd:date .'))
+    messages = [v.message for v in validate(parse_patient(data, "case.ttl").quads, NOW).violations]
+    assert any("not done, but a Mastectomy is dated 2026-10-01" in m for m in messages)
