@@ -17,12 +17,13 @@ from rdflib.plugins.parsers.notation3 import BadSyntax
 
 from kg.errors import InputError
 from kg.paths import ROOT, ontology_files
+from kg.mappings import mappings_turtle
 from kg.populations import populations_turtle
 
 
 def parse_files(files: Iterable[Path]) -> rdflib.Graph:
     """One rdflib graph holding the triples of all the given Turtle files."""
-    graph = rdflib.Graph()
+    graph = rdflib.Graph(bind_namespaces="core")  # only the prefixes the files declare, not rdflib's dozens
     for path in files:
         try:
             graph.parse(str(path), format="turtle")
@@ -45,6 +46,7 @@ def _populations() -> str:
 
 GENERATED: dict[str, Callable[[], str]] = {
     "ontology/kb/populations.ttl": _populations,
+    "ontology/kb/mappings.ttl": mappings_turtle,  # SKOS links: the SSSOM file is their one source
 }
 
 

@@ -36,6 +36,7 @@ _PREFIXES = {
     "owl": "http://www.w3.org/2002/07/owl#",
     "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
     "skos": "http://www.w3.org/2004/02/skos/core#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
 }
 
 
@@ -133,7 +134,7 @@ def _shape_name(shapes: rdflib.Graph, shape) -> str:
 def run_shacl(data: rdflib.Graph, shapes_path: Path = KB_SHAPES) -> tuple[bool, rdflib.Graph, list[Finding]]:
     """Validate ``data`` against the knowledge base shapes: (conforms, sh:ValidationReport graph, findings)."""
     shapes = parse_files([shapes_path])
-    conforms, report, _ = pyshacl.validate(data, shacl_graph=shapes, inference="none", advanced=False,
+    conforms, report, _ = pyshacl.validate(data, shacl_graph=shapes, inference="none", advanced=True,
                                            allow_warnings=True)
     findings = []
     for result in report.subjects(RDF.type, SH.ValidationResult):
@@ -152,11 +153,15 @@ def run_shacl(data: rdflib.Graph, shapes_path: Path = KB_SHAPES) -> tuple[bool, 
 
 def run_consistency(files: list[Path]) -> tuple[Consistency, list[Finding]]:
     consistency = Reasoner(files).consistency()
-    if consistency.consistent:
-        return consistency, []
-    message = "HermiT finds the ontology inconsistent; the clashing axioms are: " + " | ".join(
-        " ".join(line.split()) for line in (consistency.explanation or "").splitlines())
-    return consistency, [Finding("ERROR", "owl:consistency", ONTOLOGY_IRI, message)]
+    findings = [Finding("ERROR", "owl:unsatisfiable-class", iri,
+                        f"class {iri} is unsatisfiable: nothing can be a member of it"
+                        + (" (its variant's criteria contradict each other)" if "/Population-" in iri else ""))
+                for iri in consistency.unsatisfiable]
+    if not consistency.consistent:
+        message = "HermiT finds the ontology inconsistent; the clashing axioms are: " + " | ".join(
+            " ".join(line.split()) for line in (consistency.explanation or "").splitlines())
+        findings.append(Finding("ERROR", "owl:consistency", ONTOLOGY_IRI, message))
+    return consistency, findings
 
 
 def run_qc(files: list[Path], checks: Iterable[QcCheck]) -> list[Finding]:

@@ -9,6 +9,7 @@ Pellet build that ships with owlready2 (``pellet explain``), run only after Herm
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import tempfile
@@ -47,6 +48,7 @@ class Consistency:
     consistent: bool
     seconds: float
     explanation: str | None = None
+    unsatisfiable: tuple[str, ...] = ()
 
 
 class Reasoner:
@@ -68,18 +70,23 @@ class Reasoner:
     def _hermit(self, ontology) -> None:
         """Run HermiT on the whole world; inferred facts are written into ``ontology``."""
         owlready2.reasoning.JAVA_MEMORY = JAVA_MEMORY_MB
-        try:
-            # xsd:date is outside the OWL 2 datatype map; HermiT refuses it unless told to ignore it.
-            owlready2.sync_reasoner_hermit(ontology, debug=0, ignore_unsupported_datatypes=True)
-        except FileNotFoundError as exc:
-            raise AcrKgError(f"HermiT needs Java, which was not found ({exc.filename})") from exc
-        except owlready2.OwlReadyJavaError as exc:
-            raise AcrKgError(f"HermiT failed: {exc}") from exc
+        # owlready2 leaves its input file in the temp dir when HermiT fails; give it one we delete.
+        with tempfile.TemporaryDirectory(prefix="acr-kg-hermit-") as scratch:
+            previous, tempfile.tempdir = tempfile.tempdir, scratch
+            try:
+                # HermiT refuses datatypes outside the OWL 2 map (xsd:date); QC query datatype-outside-owl2 reports them.
+                owlready2.sync_reasoner_hermit(ontology, debug=0, ignore_unsupported_datatypes=True)
+            except FileNotFoundError as exc:
+                raise AcrKgError(f"HermiT needs Java, which was not found ({exc.filename})") from exc
+            except owlready2.OwlReadyJavaError as exc:
+                raise AcrKgError(f"HermiT failed: {exc}") from exc
+            finally:
+                tempfile.tempdir = previous
 
     def _explain(self) -> str:
         """Ask Pellet for the axioms behind the inconsistency, with local names turned back into IRIs."""
-        jars = sorted(Path(owlready2.reasoning._HERE, "pellet").glob("*.jar"))
-        classpath = ":".join(str(j) for j in jars)
+        jars = sorted(Path(owlready2.__file__).parent.joinpath("pellet").glob("*.jar"))
+        classpath = os.pathsep.join(str(j) for j in jars)
         with tempfile.TemporaryDirectory(prefix="acr-kg-explain-") as tmp:
             path = Path(tmp, "world.nt")
             self.world.save(str(path), format="ntriples")
@@ -100,27 +107,30 @@ class Reasoner:
 
     # --- the public operations -----------------------------------------------------------------------
 
-    def check_consistency(self) -> float:
-        """Run HermiT; return its wall time in seconds, or raise InconsistentOntology with an explanation."""
+    def check_consistency(self) -> Consistency:
+        """Run HermiT: raise InconsistentOntology (with an explanation) if the ontology has no model,
+        else return the wall time and the unsatisfiable named classes (a population class among them
+        is a variant whose criteria contradict each other, so it can never apply)."""
         inferences = self.world.get_ontology(f"urn:acr-kg:reasoning:{uuid.uuid4().hex}#")
         start = time.perf_counter()
         try:
             self._hermit(inferences)
+            unsatisfiable = tuple(sorted(c.iri for c in self.world.inconsistent_classes()
+                                         if isinstance(c, owlready2.ThingClass) and c is not owlready2.Nothing))
         except owlready2.OwlReadyInconsistentOntologyError:
             raise InconsistentOntology(self._explain()) from None
         finally:
             # Keep the world as loaded, so later checks and classifications start from the same state.
             inferences.destroy()
-        return time.perf_counter() - start
+        return Consistency(True, time.perf_counter() - start, unsatisfiable=unsatisfiable)
 
     def consistency(self) -> Consistency:
-        """The same check as a result object, for reports."""
+        """The same check as a result object, for reports: an inconsistency is returned, not raised."""
         start = time.perf_counter()
         try:
-            seconds = self.check_consistency()
+            return self.check_consistency()
         except InconsistentOntology as exc:
             return Consistency(False, time.perf_counter() - start, exc.explanation)
-        return Consistency(True, seconds)
 
     def classify(self, aspects: Mapping[str, str]) -> list[str]:
         """The population classes a patient with these case aspects belongs to, by reasoning alone.

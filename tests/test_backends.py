@@ -31,8 +31,7 @@ def test_rdflib_engine_gives_the_same_answer(recommender, rdflib_recommender, na
     data = read_patient(EXAMPLES_DIR / name)
     embedded = recommender.recommend(data).as_dict()
     reference = rdflib_recommender.recommend(data).as_dict()
-    assert embedded["applicable"], "each valid .ttl example but the out-of-scope one should match" \
-        if name != "node-positive-during-therapy.ttl" else True
+    assert embedded["valid"] and embedded["not_applicable"]  # a real answer, not an empty one
     assert reference == embedded
 
 

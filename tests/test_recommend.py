@@ -41,6 +41,15 @@ def test_seed_patient_gets_variant_7_with_its_ratings(recommend_example):
     assert any("after completed neoadjuvant therapy" in reason for reason in matched)
 
 
+def test_each_rating_is_listed_once(recommend_example):
+    # regression: a rating without an adult RRL used to be joined with every radiation level
+    answer = recommend_example("seed-patient.ttl")
+    for topic, number, count in ((235, 7, 9), (286, 9, 5)):
+        listed = procedures(answer, topic, number)
+        variant = next(v for v in answer["applicable"] if (v["topic_id"], v["variant_number"]) == (topic, number))
+        assert len(variant["procedures"]) == len(listed) == count
+
+
 def test_seed_patient_shows_the_235_286_conflict_on_breast_mri(recommend_example):
     answer = recommend_example("seed-patient.ttl")
     assert (286, 9) in variants(answer)

@@ -34,10 +34,4 @@ def main():
 
 
 for _verb in VERBS:
-    try:
-        _module = importlib.import_module(f"kg.cli.{_verb}")
-    except ModuleNotFoundError as _exc:  # a verb still being written must not break the others
-        if _exc.name != f"kg.cli.{_verb}":
-            raise
-        continue
-    main.add_command(_module.command)
+    main.add_command(importlib.import_module(f"kg.cli.{_verb}").command)
