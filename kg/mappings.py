@@ -294,21 +294,32 @@ def qc(mapping_set: MappingSet | None = None, declared: set[str] | None = None) 
 
 # --- lookup for coded input -------------------------------------------------------------------------
 
-def code_index(mapping_set: MappingSet | None = None) -> dict[str, str]:
-    """{code IRI: our concept IRI} over exact and close matches, for reading coded patient data.
+def code_index(mapping_set: MappingSet | None = None) -> dict[str, list[str]]:
+    """{code IRI: our concept IRIs, best first} for reading coded patient data.
 
-    When a code matches several concepts, an exact match beats a close one, and the patient vocabulary
-    (acr:) beats the knowledge base (acrkb:), which repeats some anatomy as body regions.
+    Exact and close matches map a code to our concept, and so does a narrow match (the code is more
+    specific than our concept, e.g. ICD-10-CM C50.912 under breast cancer): reading it as our broader
+    concept is safe. A broad match never maps, as it would claim more than the code says. When a code
+    matches several concepts, exact beats close beats narrow, and the patient vocabulary (acr:) beats
+    the knowledge base (acrkb:), which repeats some anatomy as body regions. The reader picks the best
+    one that fits where the code stands (a class for rdf:type, an individual for a value).
     """
     mapping_set = mapping_set or load()
+    strength = {"skos:exactMatch": 0, "skos:closeMatch": 1, "skos:narrowMatch": 2}
     ranked = []
     for m in mapping_set.mappings:
-        if m.no_term_found or m.predicate_id not in ("skos:exactMatch", "skos:closeMatch"):
+        if m.no_term_found or m.predicate_id not in strength:
             continue
         subject = mapping_set.expand(m.subject_id)
-        rank = (m.predicate_id != "skos:exactMatch", not subject.startswith(ACR), subject)
+        rank = (strength[m.predicate_id], not subject.startswith(ACR), subject)
         ranked.append((rank, mapping_set.expand(m.object_id), subject))
-    index: dict[str, str] = {}
-    for _rank, code, subject in sorted(ranked, reverse=True):
-        index[code] = subject  # best rank written last
+    index: dict[str, list[str]] = {}
+    for _rank, code, subject in sorted(ranked):
+        index.setdefault(code, []).append(subject)
     return index
+
+
+def terminology_namespaces(mapping_set: MappingSet | None = None) -> dict[str, str]:
+    """{namespace IRI: terminology name} of the terminologies the mapping set links to."""
+    mapping_set = mapping_set or load()
+    return {mapping_set.curie_map[prefix]: t.name for prefix, t in TERMINOLOGIES.items() if prefix in mapping_set.curie_map}

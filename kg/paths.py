@@ -13,6 +13,7 @@ EXAMPLES_DIR = ROOT / "examples"
 ACR = "https://w3id.org/acr-kg/ontology/"
 ACRKB = "https://w3id.org/acr-kg/kb/"
 ONTOLOGY_IRI = "https://w3id.org/acr-kg/ontology"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
 
 def ontology_files() -> list[Path]:

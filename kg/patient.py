@@ -1,7 +1,8 @@
 """Reading patient graphs: Turtle or JSON-LD, from a file or stdin, never from the network.
 
 The reader is the only place that sees raw bytes. It names the file and line of a syntax error,
-refuses remote JSON-LD contexts and owl:imports, and hands on the triples of the default graph.
+refuses remote JSON-LD contexts and owl:imports, maps standard terminology codes to our concepts
+(kg.coding) and hands on the triples of the default graph.
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
+from kg.coding import normalize_codes
 from kg.errors import InputError
+from kg.paths import RDF_TYPE
 
 OWL_IMPORTS = "http://www.w3.org/2002/07/owl#imports"
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 PATIENT_CLASS = "https://w3id.org/acr-kg/ontology/Patient"
 
 # Readers chosen by name or by file suffix.
@@ -83,4 +85,5 @@ def parse_patient(data: bytes, name: str = "<input>", input_format: str | None =
     default = [q for q in quads if isinstance(q.graph_name, ox.DefaultGraph)]
     if len(default) != len(quads):
         raise InputError("named graphs are not supported in patient input: put the patient in the default graph", name)
-    return PatientData(name, quads)
+    quads, warnings = normalize_codes(quads)
+    return PatientData(name, quads, warnings)

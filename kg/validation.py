@@ -15,12 +15,11 @@ import pyshacl
 import rdflib
 from rdflib.namespace import RDF, RDFS, SH
 
-from kg.paths import ACR, SHAPES_DIR
+from kg.paths import ACR, RDF_TYPE, SHAPES_DIR
 from kg.store import XSD, EmbeddedStore, to_oxigraph
 
 PATIENT_SHAPES = ("patient.ttl", "pitfalls.ttl")
 CONTEXT = "urn:acr-kg:evaluation-context"
-RDF_TYPE = str(RDF.type)
 
 
 @dataclass(frozen=True)
@@ -58,15 +57,19 @@ def shapes_graph(names: tuple[str, ...] = PATIENT_SHAPES) -> rdflib.Graph:
 
 
 @lru_cache(maxsize=None)
-def _threshold_set_triples(key: str) -> tuple[tuple, ...]:
-    """The triples of one threshold set and its thresholds, read once from the knowledge base."""
+def _knowledge_base_context(key: str) -> tuple[tuple, ...]:
+    """The few knowledge-base facts that shapes read: the chosen threshold set and its thresholds, and
+    the nodal status each N category implies. Read once per threshold set."""
     rows = EmbeddedStore().construct(f"""
         PREFIX acr: <{ACR}>
         CONSTRUCT {{ ?set acr:selectorKey ?key . ?t acr:inThresholdSet ?set ; acr:onFeature ?f ;
-                     acr:thresholdValue ?v ; acr:comparator ?c . }}
-        WHERE {{ ?set acr:selectorKey ?key . FILTER(STR(?key) = $key)
-                 ?t acr:inThresholdSet ?set ; acr:onFeature ?f ; acr:thresholdValue ?v ; acr:comparator ?c . }}""",
-        {"key": key})
+                     acr:thresholdValue ?v ; acr:comparator ?c . ?n acr:nodalStatus ?status . }}
+        WHERE {{
+          {{ ?set acr:selectorKey ?key . FILTER(STR(?key) = $key)
+             ?t acr:inThresholdSet ?set ; acr:onFeature ?f ; acr:thresholdValue ?v ; acr:comparator ?c . }}
+          UNION
+          {{ ?n a acr:ClinicalNCategory ; acr:nodalStatus ?status . }}
+        }}""", {"key": key})
     return tuple(rows)
 
 
@@ -86,7 +89,7 @@ def data_graph(quads, now: dt.date, thresholds: str) -> ox.Store:
     context = ox.NamedNode(CONTEXT)
     store.add(ox.Quad(context, ox.NamedNode(RDF_TYPE), ox.NamedNode(ACR + "EvaluationContext")))
     store.add(ox.Quad(context, ox.NamedNode(ACR + "evaluationDate"), ox.Literal(now.isoformat(), datatype=ox.NamedNode(XSD + "date"))))
-    for s, p, o in _threshold_set_triples(thresholds):
+    for s, p, o in _knowledge_base_context(thresholds):
         store.add(ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)))
         if p == ACR + "selectorKey":
             store.add(ox.Quad(context, ox.NamedNode(ACR + "usesThresholdSet"), to_oxigraph(s)))

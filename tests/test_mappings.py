@@ -151,8 +151,8 @@ def test_cn1_is_1229973008_and_not_the_cnx_code(mapping_set):
     assert not any(obj == "SNOMED:1229966003" for _, obj in cn1)
     assert [m.subject_id for m in rows(mapping_set, obj="SNOMED:1229966003")] == ["acr:cNX"]
     index = code_index(mapping_set)
-    assert index[SNOMED + "1229973008"] == ACR + "cN1"
-    assert index[SNOMED + "1229966003"] == ACR + "cNX"
+    assert index[SNOMED + "1229973008"] == [ACR + "cN1"]
+    assert index[SNOMED + "1229966003"] == [ACR + "cNX"]
 
 
 def test_c77_3_is_a_close_match_to_node_positive_never_exact(mapping_set):
@@ -185,11 +185,13 @@ def test_concepts_without_codes_are_recorded(mapping_set):
     assert searched("acr:RRL3") == {"all"}
 
 
-def test_code_index_uses_exact_and_close_matches_and_prefers_the_patient_vocabulary(mapping_set):
+def test_code_index_prefers_exact_matches_and_the_patient_vocabulary(mapping_set):
     index = code_index(mapping_set)
-    assert index[SNOMED + "91470000"] == ACR + "Axilla"  # also acrkb:region-axilla
-    assert index["https://loinc.org/rdf/80852-7"] == ACRKB + "proc-us-axilla"
+    assert index[SNOMED + "91470000"][0] == ACR + "Axilla"  # then acrkb:region-axilla
+    assert index["https://loinc.org/rdf/80852-7"] == [ACRKB + "proc-us-axilla"]
     assert SNOMED + "241615005" not in index  # broader than any concept of ours
+    # a more specific code reads as our broader concept
+    assert index["http://purl.bioontology.org/ontology/ICD10CM/C50.912"] == [ACR + "BreastCancer"]
     assert "https://w3id.org/sssom/NoTermFound" not in index
 
 
