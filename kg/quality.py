@@ -18,9 +18,10 @@ import pyshacl
 import rdflib
 from rdflib.namespace import RDF, SH
 
+from kg import mappings
 from kg.build import parse_files
 from kg.errors import InputError
-from kg.paths import ONTOLOGY_DIR, ONTOLOGY_IRI, QUERIES_DIR, SHAPES_DIR, ontology_files
+from kg.paths import ONTOLOGY_DIR, ONTOLOGY_IRI, QUERIES_DIR, ROOT, SHAPES_DIR, ontology_files
 from kg.reasoning import Consistency, Reasoner
 from kg.store import EmbeddedStore
 
@@ -175,13 +176,21 @@ def run_qc(files: list[Path], checks: Iterable[QcCheck]) -> list[Finding]:
     return findings
 
 
+def run_mapping_qc(files: list[Path]) -> list[Finding]:
+    """The mapping set's own checks (kg.mappings.qc), as report rows naming the file and line."""
+    mapping_set = mappings.load()
+    where = mapping_set.path.relative_to(ROOT) if mapping_set.path.is_relative_to(ROOT) else mapping_set.path
+    return [Finding(f.level, "sssom-mapping-set", f"{where}:{f.row}", f.message)
+            for f in mappings.qc(mapping_set, mappings.typed_entities(files))]
+
+
 def check(files: list[Path] | None = None) -> CheckReport:
-    """Run all checks on ``files`` (default: the project's ontology files)."""
+    """Run all checks on ``files`` (default: the project's ontology files) and on the mapping set."""
     files = ontology_files() if files is None else list(files)
     data = parse_files(files)  # fails early, naming the file and line, on a syntax error
     conforms, report, shacl_findings = run_shacl(data)
     consistency, owl_findings = run_consistency(files)
     qc_findings = run_qc(files, load_qc_checks())
-    findings = shacl_findings + owl_findings + qc_findings
+    findings = shacl_findings + owl_findings + qc_findings + run_mapping_qc(files)
     findings.sort(key=lambda f: (LEVELS.index(f.level), f.check, f.entity, f.message))
     return CheckReport(files, conforms, report, consistency, findings)

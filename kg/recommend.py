@@ -70,6 +70,7 @@ class Recommender:
         self.backend = backend or EmbeddedStore()
         self._threshold_keys = None
         self._sources = None
+        self._labels = None
 
     def _check_thresholds(self, key: str) -> None:
         if self._threshold_keys is None:
@@ -176,10 +177,12 @@ class Recommender:
         result.sources = [catalogue.get(s, {"source": s}) for s in sorted(used_sources)]
 
     def _variant_labels(self) -> dict[str, str]:
-        rows = self.backend.select(
-            "PREFIX acr: <https://w3id.org/acr-kg/ontology/> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
-            "SELECT ?v ?label WHERE { ?v a acr:Variant ; rdfs:label ?label }")
-        return {r["v"]: r["label"] for r in rows}
+        if self._labels is None:  # the knowledge base does not change while a Recommender lives
+            rows = self.backend.select(
+                "PREFIX acr: <https://w3id.org/acr-kg/ontology/> PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#> "
+                "SELECT ?v ?label WHERE { ?v a acr:Variant ; rdfs:label ?label }")
+            self._labels = {r["v"]: r["label"] for r in rows}
+        return self._labels
 
     def _source_catalogue(self) -> dict[str, dict]:
         """Every source with its fields; a source may have several locators, kept sorted."""
