@@ -30,3 +30,16 @@ thresholds_option = click.option(
 backend_option = click.option(
     "--backend", default="oxigraph", show_default=True, metavar="oxigraph|rdflib|URL",
     help="SPARQL engine: embedded pyoxigraph, rdflib, or a SPARQL 1.1 endpoint URL (read-only queries).")
+
+
+def format_option(writers: dict, default: str, help: str):
+    """--format, choosing among the writers of a dispatch table."""
+    return click.option("--format", "output_format", type=click.Choice(sorted(writers)), default=default,
+                        show_default=True, help=help)
+
+
+def patient_options(command):
+    """The options of every verb that evaluates one patient graph, in one place."""
+    for decorate in reversed((patient_argument, input_format_option, now_option, thresholds_option)):
+        command = decorate(command)
+    return command

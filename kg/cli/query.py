@@ -6,7 +6,7 @@ import sys
 import click
 
 from kg import queries
-from kg.cli.options import backend_option, input_format_option, now_option, thresholds_option
+from kg.cli.options import backend_option, format_option, input_format_option, now_option, thresholds_option
 from kg.errors import UsageError
 from kg.patient import read_patient
 from kg.recommend import Recommender
@@ -34,7 +34,7 @@ def _pairs(_ctx, _param, values):
 @now_option
 @thresholds_option
 @backend_option
-@click.option("--format", "output_format", type=click.Choice(sorted(ROWS_WRITERS)), default="table", show_default=True)
+@format_option(ROWS_WRITERS, "table", "A table for reading, JSON, or CSV.")
 @click.option("--list", "list_queries", is_flag=True, help="List the named queries and their parameters.")
 def command(name, params, patient, input_format, now, thresholds, backend, output_format, list_queries):
     """Run the named SELECT query NAME (the file queries/NAME.rq) and print its rows."""

@@ -5,19 +5,15 @@ import sys
 
 import click
 
-from kg.cli.options import input_format_option, now_option, patient_argument, thresholds_option
+from kg.cli.options import format_option, patient_options
 from kg.patient import read_patient
 from kg.recommend import Recommender
 from kg.render import RECOMMENDATION_WRITERS
 
 
 @click.command("recommend")
-@patient_argument
-@input_format_option
-@now_option
-@thresholds_option
-@click.option("--format", "output_format", type=click.Choice(sorted(RECOMMENDATION_WRITERS)), default="text",
-              show_default=True, help="Text for clinicians, JSON, or the derived facts as Turtle.")
+@patient_options
+@format_option(RECOMMENDATION_WRITERS, "text", "Text for clinicians, JSON, or the derived facts as Turtle.")
 def command(patient, input_format, now, thresholds, output_format):
     """Recommend imaging for PATIENT (Turtle or JSON-LD file, or - for stdin).
 

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from kg.cli.options import input_format_option, now_option, patient_argument, thresholds_option
+from kg.cli.options import format_option, patient_options
 from kg.patient import read_patient
 from kg.recommend import evaluation_date
 from kg.render import VALIDATION_WRITERS
@@ -13,12 +13,8 @@ from kg.validation import validate
 
 
 @click.command("validate")
-@patient_argument
-@input_format_option
-@now_option
-@thresholds_option
-@click.option("--format", "output_format", type=click.Choice(sorted(VALIDATION_WRITERS)), default="text",
-              show_default=True, help="A readable report, JSON, or the sh:ValidationReport graph in Turtle.")
+@patient_options
+@format_option(VALIDATION_WRITERS, "text", "A readable report, JSON, or the sh:ValidationReport graph in Turtle.")
 def command(patient, input_format, now, thresholds, output_format):
     """Validate PATIENT (Turtle or JSON-LD file, or - for stdin). Exit 1 on violations; warnings do not fail."""
     data = read_patient(patient, input_format)
