@@ -218,7 +218,7 @@ class EmbeddedStore(Backend):
     def select(self, query, params=None) -> Rows:
         result = self.store.query(bind(query, params or {}), default_graph=self._default)
         names = [v.value for v in result.variables]
-        rows = [{n: from_oxigraph(sol[n]) for n in names} for sol in result]
+        rows = [dict(zip(names, map(from_oxigraph, solution))) for solution in result]
         return Rows(names, rows)
 
     def ask(self, query, params=None) -> bool:
