@@ -220,3 +220,16 @@ def test_knowledge_base_carries_the_mappings():
                      "<http://www.w3.org/2004/02/skos/core#exactMatch> <http://snomed.info/id/1229973008> }")
     assert store.ask('ASK { <https://w3id.org/acr-kg/kb/proc-us-fna-axillary-node> '
                      '<http://www.w3.org/2004/02/skos/core#note> ?note FILTER(STRSTARTS(?note, "No matching LOINC code")) }')
+
+
+def test_every_linkable_concept_has_a_row_with_a_code_or_a_recorded_absence(mapping_set):
+    # a concept without a code is recorded (sssom:NoTermFound), never skipped silently
+    subjects = {mapping_set.expand(m.subject_id) for m in mapping_set.mappings}
+    kinds = ("ImagingProcedure", "Modality", "BodyRegion", "TherapyType", "SurgeryType", "Histology",
+             "ReceptorStatus", "ClinicalNCategory", "AnatomicalSite", "DifferentialDiagnosis", "NextStep",
+             "AxillaryLevel", "NodalStatus", "AppropriatenessCategory", "RelativeRadiationLevel", "StrengthOfEvidence")
+    rows = EmbeddedStore().select(
+        f"SELECT ?concept WHERE {{ ?concept a ?kind . VALUES ?kind {{ {' '.join(f'<{ACR}{k}>' for k in kinds)} }} }}")
+    concepts = {r["concept"] for r in rows}
+    assert len(concepts) > 80
+    assert sorted(concepts - subjects) == []
