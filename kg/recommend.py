@@ -163,7 +163,7 @@ class Recommender:
                 "assessment": row["assessmentLabel"], "cortex_mm": _number(row["cortex"]),
                 "fatty_hilum": row["hilumLabel"], "shape": row["shapeLabel"], "clipped_node": row["clipped"],
                 "threshold": row["threshold"], "threshold_rule": f"cortex {row['comparatorSymbol']} {row['limit']} mm",
-                "threshold_set": thresholds})
+                "threshold_set": thresholds, "sources": sorted(set((row["sources"] or "").split()))})
 
         for row in self._run("next-steps"):
             used_sources.update((row["sources"] or "").split())
