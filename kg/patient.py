@@ -14,10 +14,9 @@ import pyoxigraph as ox
 
 from kg.coding import normalize_codes
 from kg.errors import InputError
-from kg.paths import RDF_TYPE
+from kg.validation import patients_in
 
 OWL_IMPORTS = "http://www.w3.org/2002/07/owl#imports"
-PATIENT_CLASS = "https://w3id.org/acr-kg/ontology/Patient"
 
 # Readers chosen by name or by file suffix.
 FORMATS = {
@@ -38,8 +37,7 @@ class PatientData:
 
     @property
     def patients(self) -> list[str]:
-        return sorted({q.subject.value for q in self.quads
-                       if q.predicate.value == RDF_TYPE and q.object.value == PATIENT_CLASS})
+        return patients_in(self.quads)
 
 
 def _guess_format(name: str, data: bytes, declared: str | None) -> str:

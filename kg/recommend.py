@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from kg import queries
 from kg.errors import UsageError
+from kg.paths import ACR
 from kg.patient import PatientData
 from kg.store import Backend, EmbeddedStore
-from kg.validation import Issue, ValidationResult, threshold_set_keys, validate
+from kg.validation import ValidationResult, threshold_set_keys, validate
 
 # Enrichment queries, in order: each one's triples are added to the patient graph before the next runs.
 DERIVATION = ("derive-case", "match-variants", "assess-nodes", "ultrasound-result")
@@ -59,8 +60,12 @@ def evaluation_date(data: PatientData, now: dt.date | None) -> dt.date:
     """The date the case is judged at: given, else the order date, else today."""
     if now is not None:
         return now
-    dates = sorted(q.object.value for q in data.quads if q.predicate.value.endswith("/orderDate"))
-    return dt.date.fromisoformat(dates[-1]) if dates else dt.date.today()
+    for date in sorted((q.object.value for q in data.quads if q.predicate.value == ACR + "orderDate"), reverse=True):
+        try:
+            return dt.date.fromisoformat(date)
+        except ValueError:
+            continue  # not a date: the shapes report it
+    return dt.date.today()
 
 
 class Recommender:
@@ -87,9 +92,6 @@ class Recommender:
         now = evaluation_date(data, now)
         validation = validate(data.quads, now, thresholds)
         patients = data.patients
-        if len(patients) != 1:
-            found = ", ".join(patients) if patients else "none"
-            validation.violations.append(Issue("violation", f"exactly one acr:Patient is required per graph; found {found}", None))
         result = Recommendation(patients[0] if len(patients) == 1 else None, validation, now, thresholds)
         result.notes = list(data.warnings)
         self.backend.set_patient(None)

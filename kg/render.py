@@ -86,7 +86,8 @@ def _ratings_table(procedures: list[dict]) -> list[str]:
             for p in procedures]
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     fmt = "    " + "  ".join(f"{{:<{w}}}" for w in widths)
-    return [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    return [line.rstrip() for line in lines]
 
 
 def recommendation_text(rec: Recommendation) -> str:

@@ -20,6 +20,7 @@ from kg.store import XSD, EmbeddedStore, to_oxigraph
 
 PATIENT_SHAPES = ("patient.ttl", "pitfalls.ttl")
 CONTEXT = "urn:acr-kg:evaluation-context"
+OWN_NAMESPACE = "https://w3id.org/acr-kg/"
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,37 @@ def _path_text(report: rdflib.Graph, path) -> str | None:
     return str(path)
 
 
+def patients_in(quads) -> list[str]:
+    """The nodes typed acr:Patient."""
+    return sorted({q.subject.value for q in quads if q.predicate.value == RDF_TYPE and q.object.value == ACR + "Patient"})
+
+
+def graph_violations(quads) -> list[Issue]:
+    """Checks on the graph as a whole, which no shape can target: one patient per graph, and no
+    statements about the ontology's or knowledge base's own terms (they would change the criteria)."""
+    issues = []
+    patients = patients_in(quads)
+    if len(patients) != 1:
+        issues.append(Issue("violation", f"exactly one acr:Patient is required per graph; found {', '.join(patients) or 'none'}", None))
+    for subject in sorted({q.subject.value for q in quads if q.subject.value.startswith(OWN_NAMESPACE)}):
+        issues.append(Issue("violation", "patient data may not state facts about the ontology's or the knowledge "
+                                         f"base's own term {subject}", subject))
+    return issues
+
+
+def _report_issue(report: rdflib.Graph, issue: Issue) -> None:
+    """Add a graph-level violation to the sh:ValidationReport, so the report stays complete."""
+    node = rdflib.BNode()
+    validation_report = next(report.subjects(RDF.type, SH.ValidationReport))
+    report.set((validation_report, SH.conforms, rdflib.Literal(False)))
+    report.add((validation_report, SH.result, node))
+    report.add((node, RDF.type, SH.ValidationResult))
+    report.add((node, SH.resultSeverity, SH.Violation))
+    report.add((node, SH.resultMessage, rdflib.Literal(issue.message)))
+    if issue.focus:
+        report.add((node, SH.focusNode, rdflib.URIRef(issue.focus)))
+
+
 def validate(quads, now: dt.date, thresholds: str = "seed") -> ValidationResult:
     """Validate one patient graph; violations block a recommendation, warnings travel with it."""
     shapes = shapes_graph()
@@ -124,6 +156,8 @@ def validate(quads, now: dt.date, thresholds: str = "seed") -> ValidationResult:
         data_graph(quads, now, thresholds), shacl_graph=shapes, inference="none",
         allow_warnings=True, advanced=True, abort_on_first=False)
     result = ValidationResult(report=report)
+    for issue in graph_violations(quads):
+        _report_issue(report, issue)
     for node in report.subjects(RDF.type, SH.ValidationResult):
         severity = _SEVERITY.get(report.value(node, SH.resultSeverity), "violation")
         source_shape = report.value(node, SH.sourceShape)

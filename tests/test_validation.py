@@ -87,3 +87,29 @@ def test_surgery_contradiction():
                       'acr:procedureDate "2026-10-01"^^xsd:date .'))
     messages = [v.message for v in validate(parse_patient(data, "case.ttl").quads, NOW).violations]
     assert any("not done, but a Mastectomy is dated 2026-10-01" in m for m in messages)
+
+
+def test_patient_data_cannot_restate_the_knowledge_base():
+    # A patient file must not be able to change a rating (or any other term) of the knowledge base.
+    data = seed_with(("ex:order a acr:ImagingOrder ;", "acrkb:rating-235-7-mri-breast-wo-w acr:median 9 .\nex:order a acr:ImagingOrder ;"))
+    result = validate(parse_patient(data, "case.ttl").quads, NOW)
+    assert not result.valid
+    [issue] = result.violations
+    assert issue.focus == KB + "rating-235-7-mri-breast-wo-w" and "may not state facts" in issue.message
+
+
+def test_graph_level_violations_are_in_the_shacl_report():
+    from rdflib.namespace import SH
+
+    data = seed_with(("ex:patient a acr:Patient ;", "ex:patient a acr:Patient ;\n    acr:recordedSex acr:Female .\nex:other a acr:Patient ;"))
+    result = validate(parse_patient(data, "case.ttl").quads, NOW)
+    assert any("exactly one acr:Patient" in v.message for v in result.violations)
+    messages = {str(m) for m in result.report.objects(None, SH.resultMessage)}
+    assert any("exactly one acr:Patient" in m for m in messages)
+    assert [c.toPython() for c in result.report.objects(None, SH.conforms)] == [False]
+
+
+def test_malformed_order_date_is_a_violation_not_a_crash(cli):
+    data = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace('acr:orderDate "2026-11-20"^^xsd:date', 'acr:orderDate "soon"^^xsd:date')
+    result = cli("recommend", "-", "--format", "json", input=data)
+    assert result.exit_code == 1 and "order date" in result.stdout
