@@ -15,7 +15,7 @@ import pyshacl
 import rdflib
 from rdflib.namespace import RDF, RDFS, SH
 
-from kg.paths import ACR, RDF_TYPE, SHAPES_DIR
+from kg.paths import ACR, ONTOLOGY_DIR, RDF_TYPE, SHAPES_DIR
 from kg.store import XSD, EmbeddedStore, to_oxigraph
 
 PATIENT_SHAPES = ("patient.ttl", "pitfalls.ttl")
@@ -123,10 +123,38 @@ def patients_in(quads) -> list[str]:
     return sorted({q.subject.value for q in quads if q.predicate.value == RDF_TYPE and q.object.value == ACR + "Patient"})
 
 
+@lru_cache(maxsize=1)
+def input_vocabulary() -> tuple[frozenset, frozenset]:
+    """(properties, classes) a patient graph may use from our namespace: those of ontology/patient.ttl.
+
+    Everything else of ours is knowledge base or derived (case aspects, matched variants, node readings):
+    stating it in the input would bypass the derivation or change the criteria.
+    """
+    store = ox.Store()
+    store.load(path=str(ONTOLOGY_DIR / "patient.ttl"), format=ox.RdfFormat.TURTLE)
+
+    def declared(kinds: str) -> frozenset:
+        query = f"SELECT DISTINCT ?s WHERE {{ ?s a ?k VALUES ?k {{ {kinds} }} FILTER(isIRI(?s)) }}"
+        return frozenset(solution[0].value for solution in store.query(query))
+
+    owl = "http://www.w3.org/2002/07/owl#"
+    return declared(f"<{owl}ObjectProperty> <{owl}DatatypeProperty>"), declared(f"<{owl}Class>")
+
+
 def graph_violations(quads) -> list[Issue]:
-    """Checks on the graph as a whole, which no shape can target: one patient per graph, and no
-    statements about the ontology's or knowledge base's own terms (they would change the criteria)."""
+    """Checks on the graph as a whole, which no shape can target: one patient per graph, no statements
+    about the ontology's or knowledge base's own terms, and only the patient vocabulary from our namespace."""
     issues = []
+    properties, classes = input_vocabulary()
+    for quad in quads:
+        predicate, value = quad.predicate.value, quad.object.value
+        if predicate.startswith(OWN_NAMESPACE) and predicate not in properties:
+            issues.append(Issue("violation", f"{predicate} is not part of the patient vocabulary (it is derived or "
+                                             "belongs to the knowledge base); patient data may not state it",
+                                quad.subject.value, predicate))
+        elif predicate == RDF_TYPE and value.startswith(OWN_NAMESPACE) and value not in classes:
+            issues.append(Issue("violation", f"{value} is not a class of the patient vocabulary; patient data may not "
+                                             "declare knowledge-base entities", quad.subject.value, predicate, value))
     patients = patients_in(quads)
     if len(patients) != 1:
         issues.append(Issue("violation", f"exactly one acr:Patient is required per graph; found {', '.join(patients) or 'none'}", None))
