@@ -35,7 +35,9 @@ class Issue:
     pitfall: str | None = None
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        """message, focus and path always (focus or path may be null); value and pitfall when known."""
+        fixed = {"severity": self.severity, "message": self.message, "focus": self.focus, "path": self.path}
+        return fixed | {k: v for k, v in (("value", self.value), ("pitfall", self.pitfall)) if v is not None}
 
 
 @dataclass

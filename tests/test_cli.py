@@ -41,7 +41,7 @@ def test_invalid_input_exits_non_zero_and_recommends_nothing(cli, name, output_f
         answer = json.loads(result.stdout)
         assert answer["valid"] is False and answer["violations"]
         assert answer["applicable"] == [] and answer["next_steps"] == [] and answer["conflicts"] == []
-        assert all({"message", "focus"} <= set(v) for v in answer["violations"])
+        assert all({"message", "focus", "path"} <= set(v) for v in answer["violations"])
 
 
 def test_demo_command_prints_the_seed_answer(cli):
