@@ -19,6 +19,7 @@ from kg.errors import InputError
 from kg.paths import ROOT, ontology_files
 from kg.mappings import mappings_turtle
 from kg.populations import populations_turtle
+from kg.value_sets import value_set_shapes
 
 
 def parse_files(files: Iterable[Path]) -> rdflib.Graph:
@@ -44,9 +45,14 @@ def _populations() -> str:
     return populations_turtle(parse_files(source_files()))
 
 
+def _value_sets() -> str:
+    return value_set_shapes(parse_files(source_files()))
+
+
 GENERATED: dict[str, Callable[[], str]] = {
     "ontology/kb/populations.ttl": _populations,
     "ontology/kb/mappings.ttl": mappings_turtle,  # SKOS links: the SSSOM file is their one source
+    "shapes/value-sets.ttl": _value_sets,
 }
 
 

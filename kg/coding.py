@@ -12,10 +12,10 @@ from functools import lru_cache
 
 import pyoxigraph as ox
 
-from kg.paths import RDF_TYPE
+from kg.issues import Issue
 from kg.mappings import code_index, load, terminology_namespaces
+from kg.paths import RDF_TYPE
 from kg.store import EmbeddedStore
-from kg.validation import Issue
 
 
 @lru_cache(maxsize=1)
@@ -24,6 +24,11 @@ def _lookup():
     classes = {r["c"] for r in EmbeddedStore().select(
         "SELECT ?c WHERE { ?c a <http://www.w3.org/2002/07/owl#Class> FILTER(isIRI(?c)) }")}
     return code_index(mapping_set), terminology_namespaces(mapping_set), mapping_set, classes
+
+
+def code_namespaces() -> tuple[str, ...]:
+    """The namespace IRIs of the terminologies whose codes the reader recognises."""
+    return tuple(_lookup()[1])
 
 
 def _terminology(iri: str, namespaces: dict[str, str]) -> str | None:

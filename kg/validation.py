@@ -15,29 +15,14 @@ import pyshacl
 import rdflib
 from rdflib.namespace import RDF, RDFS, SH
 
+from kg.coding import code_namespaces
+from kg.issues import Issue
 from kg.paths import ACR, ONTOLOGY_DIR, RDF_TYPE, SHAPES_DIR
 from kg.store import XSD, EmbeddedStore, to_oxigraph
 
-PATIENT_SHAPES = ("patient.ttl", "pitfalls.ttl")
+PATIENT_SHAPES = ("patient.ttl", "value-sets.ttl", "pitfalls.ttl")
 CONTEXT = "urn:acr-kg:evaluation-context"
 OWN_NAMESPACE = "https://w3id.org/acr-kg/"
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One SHACL result, in plain terms."""
-
-    severity: str  # "violation" | "warning" | "info"
-    message: str
-    focus: str | None
-    path: str | None = None
-    value: str | None = None
-    pitfall: str | None = None
-
-    def as_dict(self) -> dict:
-        """message, focus and path always (focus or path may be null); value and pitfall when known."""
-        fixed = {"severity": self.severity, "message": self.message, "focus": self.focus, "path": self.path}
-        return fixed | {k: v for k, v in (("value", self.value), ("pitfall", self.pitfall)) if v is not None}
 
 
 @dataclass
@@ -88,7 +73,10 @@ def data_graph(quads, now: dt.date, thresholds: str) -> ox.Store:
     times faster than on an rdflib graph, whose SPARQL parser dominates the cost.
     """
     store = ox.Store()
-    store.extend(quads)
+    # A code still here had no usable mapping: the reader reported it and it counts as unknown, so the
+    # shapes see the value as absent rather than as a wrong value of ours.
+    codes = code_namespaces()
+    store.extend(q for q in quads if not (isinstance(q.object, ox.NamedNode) and q.object.value.startswith(codes)))
     context = ox.NamedNode(CONTEXT)
     store.add(ox.Quad(context, ox.NamedNode(RDF_TYPE), ox.NamedNode(ACR + "EvaluationContext")))
     store.add(ox.Quad(context, ox.NamedNode(ACR + "evaluationDate"), ox.Literal(now.isoformat(), datatype=ox.NamedNode(XSD + "date"))))
