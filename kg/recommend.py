@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from kg import queries
 from kg.errors import UsageError
+from kg.issues import Issue
 from kg.paths import ACR
 from kg.patient import PatientData
 from kg.store import Backend, EmbeddedStore
@@ -32,7 +33,7 @@ class Recommendation:
     node_assessments: list[dict] = field(default_factory=list)
     next_steps: list[dict] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
-    notes: list[dict] = field(default_factory=list)
+    notes: list[Issue] = field(default_factory=list)  # what the reader noticed (e.g. unmapped codes)
     derived: list = field(default_factory=list)  # triples the queries added, for RDF output
 
     @property
