@@ -42,11 +42,7 @@ class NamedQuery:
     text: str
     description: str
     params: tuple[Param, ...]
-
-    @property
-    def form(self) -> str:
-        body = "\n".join(line for line in self.text.splitlines() if not line.lstrip().startswith(("#", "PREFIX", "prefix")))
-        return body.split(None, 1)[0].upper() if body.strip() else "SELECT"
+    form: str  # SELECT, CONSTRUCT, ASK or DESCRIBE
 
     def coerce(self, raw: dict[str, str]) -> dict[str, Value]:
         """Check and type --param values against the declared parameters."""
@@ -68,19 +64,21 @@ class NamedQuery:
         return values
 
 
-def _read(path: Path, name: str) -> NamedQuery:
+def _read(path: Path) -> NamedQuery:
+    name = path.relative_to(QUERIES_DIR).with_suffix("").as_posix()
     text = path.read_text(encoding="utf-8")
     comments = [line for line in text.splitlines() if line.startswith("#")]
     description = comments[0].lstrip("# ").strip() if comments else ""
     params = tuple(Param(*m.groups()) for line in comments if (m := _PARAM.match(line)))
-    return NamedQuery(name, path, text, description, params)
+    body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", "PREFIX", "prefix"))]
+    form = body[0].split(None, 1)[0].upper() if body else "SELECT"
+    return NamedQuery(name, path, text, description, params, form)
 
 
 @lru_cache(maxsize=None)
 def catalogue() -> dict[str, NamedQuery]:
     """Every named query; subfolders give a prefix (queries/qc/x.rq is 'qc/x')."""
-    return {p.relative_to(QUERIES_DIR).with_suffix("").as_posix(): _read(p, p.relative_to(QUERIES_DIR).with_suffix("").as_posix())
-            for p in sorted(QUERIES_DIR.rglob("*.rq"))}
+    return {query.name: query for query in map(_read, sorted(QUERIES_DIR.rglob("*.rq")))}
 
 
 def get(name: str) -> NamedQuery:
