@@ -47,7 +47,7 @@ def _issue_lines(issues, mark: str) -> list[str]:
         if issue.path:
             where += f" {_short(issue.path)}"
         lines.append(f"  {mark} {where}: {issue.message}")
-        if issue.value is not None and issue.value not in issue.message:
+        if issue.value is not None and issue.value != issue.focus and issue.value not in issue.message:
             lines.append(f"      value: {issue.value}")
         if issue.pitfall:
             lines.append(f"      pitfall: {_short(issue.pitfall)}")
@@ -118,8 +118,9 @@ def recommendation_text(rec: Recommendation) -> str:
         out += [f"Post-therapy ultrasound: {first['result']} (thresholds '{rec.thresholds}': {first['threshold_rule']})"]
         for n in rec.node_assessments:
             if n["finding"]:
-                out.append(f"  - {_short(n['finding'])}: {n['assessment']} (cortex {n['cortex_mm']} mm, "
-                           f"hilum {n['fatty_hilum'] or 'not recorded'}, shape {n['shape'] or 'not recorded'})")
+                cortex = f"cortex {n['cortex_mm']} mm" if n["cortex_mm"] is not None else "cortex not recorded"
+                out.append(f"  - {_short(n['finding'])}: {n['assessment']} ({cortex}, "
+                           f"{n['fatty_hilum'] or 'fatty hilum not recorded'}, shape {n['shape'] or 'not recorded'})")
         out.append("")
     if rec.next_steps:
         scanned = bool(rec.node_assessments)
