@@ -16,8 +16,10 @@ import rdflib
 from rdflib.namespace import RDF, RDFS, SH
 
 from kg.coding import code_namespaces
+from kg.errors import UsageError
 from kg.issues import Issue
 from kg.paths import ACR, ONTOLOGY_DIR, RDF_TYPE, SHAPES_DIR
+from kg.shacl import CompiledShapes, ShapeResult, compile_shapes
 from kg.store import XSD, EmbeddedStore, to_oxigraph
 
 PATIENT_SHAPES = ("patient.ttl", "value-sets.ttl", "pitfalls.ttl")
@@ -29,11 +31,25 @@ OWN_NAMESPACE = "https://w3id.org/acr-kg/"
 class ValidationResult:
     violations: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
-    report: rdflib.Graph | None = None
+    shape_results: list[ShapeResult] = field(default_factory=list)  # from the compiled shapes
+    pyshacl_report: rdflib.Graph | None = None  # from pySHACL
+    graph_issues: list[Issue] = field(default_factory=list)  # whole-graph checks, outside SHACL
 
     @property
     def valid(self) -> bool:
         return not self.violations
+
+    @property
+    def report(self) -> rdflib.Graph:
+        """The result as a standard sh:ValidationReport graph (conforms: no violations; warnings allowed)."""
+        if self.pyshacl_report is not None:
+            report = rdflib.Graph()
+            report += self.pyshacl_report
+        else:
+            report = _report_graph(self.shape_results)
+        for issue in self.graph_issues:
+            _report_issue(report, issue)
+        return report
 
 
 @lru_cache(maxsize=None)
@@ -91,21 +107,56 @@ _SEVERITY = {SH.Violation: "violation", SH.Warning: "warning", SH.Info: "info"}
 
 
 def _short(term) -> str | None:
-    if term is None:
-        return None
-    if isinstance(term, rdflib.Literal):
-        return str(term)
-    if isinstance(term, rdflib.BNode):
-        return f"_:{term}"
-    return str(term)
+    """A term as text: an IRI or a literal's lexical form, a blank node as _:label."""
+    if term is None or isinstance(term, str) and not isinstance(term, rdflib.term.Node):
+        return term
+    if isinstance(term, (rdflib.BNode, ox.BlankNode)):
+        return f"_:{term}" if isinstance(term, rdflib.BNode) else f"_:{term.value}"
+    return term.value if isinstance(term, (ox.NamedNode, ox.Literal)) else str(term)
 
 
-def _path_text(report: rdflib.Graph, path) -> str | None:
-    if path is None:
-        return None
+def _path_text(shapes: rdflib.Graph, path) -> str | None:
     if isinstance(path, rdflib.BNode):  # complex path: show its Turtle form
-        return report.cbd(path).serialize(format="turtle").strip()
-    return str(path)
+        return shapes.cbd(path).serialize(format="turtle").strip()
+    return None if path is None else str(path)
+
+
+def _rdflib_term(term):
+    if isinstance(term, ox.NamedNode):
+        return rdflib.URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return rdflib.BNode(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return rdflib.Literal(term.value, lang=term.language)
+        return rdflib.Literal(term.value, datatype=rdflib.URIRef(term.datatype.value))
+    return term
+
+
+def _report_graph(found: list[ShapeResult]) -> rdflib.Graph:
+    """Write compiled-shape results as an sh:ValidationReport, as pySHACL would."""
+    report = rdflib.Graph()
+    report.bind("sh", SH)
+    validation_report = rdflib.BNode()
+    report.add((validation_report, RDF.type, SH.ValidationReport))
+    report.add((validation_report, SH.conforms, rdflib.Literal(not any(r.severity == SH.Violation for r in found))))
+    shapes = shapes_graph()
+    for r in found:
+        node = rdflib.BNode()
+        report.add((validation_report, SH.result, node))
+        report.add((node, RDF.type, SH.ValidationResult))
+        report.add((node, SH.focusNode, _rdflib_term(r.focus)))
+        report.add((node, SH.resultSeverity, r.severity))
+        report.add((node, SH.resultMessage, rdflib.Literal(r.message)))
+        report.add((node, SH.sourceShape, r.shape))
+        report.add((node, SH.sourceConstraintComponent, r.component))
+        if r.value is not None:
+            report.add((node, SH.value, _rdflib_term(r.value)))
+        if r.path is not None:
+            report.add((node, SH.resultPath, r.path))
+            if isinstance(r.path, rdflib.BNode):
+                report += shapes.cbd(r.path)
+    return report
 
 
 def patients_in(quads) -> list[str]:
@@ -167,30 +218,65 @@ def _report_issue(report: rdflib.Graph, issue: Issue) -> None:
         report.add((node, SH.focusNode, rdflib.URIRef(issue.focus)))
 
 
-def validate(quads, now: dt.date, thresholds: str = "seed") -> ValidationResult:
-    """Validate one patient graph; violations block a recommendation, warnings travel with it."""
-    shapes = shapes_graph()
-    conforms, report, _text = pyshacl.validate(
-        data_graph(quads, now, thresholds), shacl_graph=shapes, inference="none",
-        allow_warnings=True, advanced=True, abort_on_first=False)
-    result = ValidationResult(report=report)
+ENGINES = ("sparql", "pyshacl")
+
+
+@lru_cache(maxsize=None)
+def compiled_shapes(names: tuple[str, ...] = PATIENT_SHAPES) -> CompiledShapes:
+    return compile_shapes(shapes_graph(names))
+
+
+def validate(quads, now: dt.date, thresholds: str = "seed", engine: str = "sparql") -> ValidationResult:
+    """Validate one patient graph; violations block a recommendation, warnings travel with it.
+
+    ``engine`` "sparql" runs the shapes compiled to one SPARQL query (kg.shacl, the fast default);
+    "pyshacl" runs pySHACL, the reference the compiled shapes are tested against.
+    """
+    store = data_graph(quads, now, thresholds)
+    if engine == "pyshacl":
+        result = _pyshacl_result(store)
+    elif engine == "sparql":
+        result = _compiled_result(compiled_shapes().run(store))
+    else:
+        raise UsageError(f"unknown validation engine {engine!r}: use {' or '.join(ENGINES)}")
     for issue in graph_violations(quads):
-        _report_issue(report, issue)
-    for node in report.subjects(RDF.type, SH.ValidationResult):
-        severity = _SEVERITY.get(report.value(node, SH.resultSeverity), "violation")
-        source_shape = report.value(node, SH.sourceShape)
-        pitfall = shapes.value(source_shape, RDFS.seeAlso) if source_shape is not None else None
-        issue = Issue(
-            severity=severity,
-            message=str(report.value(node, SH.resultMessage) or "constraint not met"),
-            focus=_short(report.value(node, SH.focusNode)),
-            path=_path_text(report, report.value(node, SH.resultPath)),
-            value=_short(report.value(node, SH.value)),
-            pitfall=_short(pitfall),
-        )
-        (result.violations if severity == "violation" else result.warnings).append(issue)
+        result.violations.append(issue)
+        result.graph_issues.append(issue)
     # One property shape may fail several of its constraints with the same message: report it once.
     key = lambda i: (i.focus or "", i.path or "", i.message, i.value or "")
     result.violations = sorted(set(result.violations), key=key)
     result.warnings = sorted(set(result.warnings), key=key)
+    return result
+
+
+def _issue(severity, message, focus, path, value, shape) -> Issue:
+    shapes = shapes_graph()
+    pitfall = shapes.value(shape, RDFS.seeAlso) if shape is not None else None
+    return Issue(severity=_SEVERITY.get(severity, "violation"), message=message, focus=_short(focus),
+                 path=_path_text(shapes, path), value=_short(value), pitfall=_short(pitfall))
+
+
+def _sort_into(result: ValidationResult, issue: Issue) -> None:
+    (result.violations if issue.severity == "violation" else result.warnings).append(issue)
+
+
+def _pyshacl_result(store: ox.Store) -> ValidationResult:
+    _conforms, report, _text = pyshacl.validate(
+        store, shacl_graph=shapes_graph(), inference="none", allow_warnings=True, advanced=True, abort_on_first=False)
+    result = ValidationResult(pyshacl_report=report)
+    for node in report.subjects(RDF.type, SH.ValidationResult):
+        path = report.value(node, SH.resultPath)
+        if isinstance(path, rdflib.BNode):  # a complex path: read it from the report, not the shapes
+            path = report.cbd(path).serialize(format="turtle").strip()
+        _sort_into(result, _issue(report.value(node, SH.resultSeverity),
+                                  str(report.value(node, SH.resultMessage) or "constraint not met"),
+                                  report.value(node, SH.focusNode), path, report.value(node, SH.value),
+                                  report.value(node, SH.sourceShape)))
+    return result
+
+
+def _compiled_result(found: list[ShapeResult]) -> ValidationResult:
+    result = ValidationResult(shape_results=found)
+    for r in found:
+        _sort_into(result, _issue(r.severity, r.message, r.focus, r.path, r.value, r.shape))
     return result

@@ -110,6 +110,14 @@ def test_validate_turtle_is_a_shacl_validation_report(cli):
     assert report.value(node, SH.conforms).toPython() is False
 
 
+@pytest.mark.parametrize("engine", ["sparql", "pyshacl"])
+def test_validate_gives_the_same_report_with_either_engine(cli, engine):
+    result = cli("validate", INVALID / "therapy-ends-before-start.ttl", "--engine", engine, "--format", "json")
+    assert result.exit_code == 1
+    reference = cli("validate", INVALID / "therapy-ends-before-start.ttl", "--format", "json")
+    assert result.stdout == reference.stdout
+
+
 def test_evaluation_date_is_a_parameter(cli):
     # The same patient judged a year earlier: therapy dates lie in the future, so the data are invalid.
     result = cli("validate", EXAMPLES_DIR / "seed-patient.ttl", "--now", "2025-11-20")

@@ -9,15 +9,17 @@ from kg.cli.options import format_option, patient_options
 from kg.patient import read_patient
 from kg.recommend import evaluation_date
 from kg.render import VALIDATION_WRITERS
-from kg.validation import validate
+from kg.validation import ENGINES, validate
 
 
 @click.command("validate")
 @patient_options
 @format_option(VALIDATION_WRITERS, "text", "A readable report, JSON, or the sh:ValidationReport graph in Turtle.")
-def command(patient, input_format, now, thresholds, output_format):
+@click.option("--engine", type=click.Choice(ENGINES), default="sparql", show_default=True,
+              help="SHACL engine: the shapes compiled to SPARQL on Oxigraph, or pySHACL (the reference; slower).")
+def command(patient, input_format, now, thresholds, output_format, engine):
     """Validate PATIENT (Turtle or JSON-LD file, or - for stdin). Exit 1 on violations; warnings do not fail."""
     data = read_patient(patient, input_format)
-    result = validate(data.quads, evaluation_date(data, now), thresholds)
+    result = validate(data.quads, evaluation_date(data, now), thresholds, engine)
     click.echo(VALIDATION_WRITERS[output_format](result, data.source), nl=False)
     sys.exit(0 if result.valid else 1)

@@ -1,0 +1,84 @@
+"""SHACL Core constraint components as SPARQL filters.
+
+Each function writes the condition under which a constraint is *violated*, as SPARQL text over a focus
+variable and (for value-based components) a value variable. Terms are written with ``n3()``.
+"""
+from __future__ import annotations
+
+import itertools
+
+import rdflib
+from rdflib.namespace import RDF, SH, XSD
+
+_TYPE_OF = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>/<http://www.w3.org/2000/01/rdf-schema#subClassOf>*"
+# Datatypes whose lexical forms SPARQL can check by casting: an ill-formed literal fails sh:datatype.
+_CASTABLE = {XSD.integer, XSD.decimal, XSD.double, XSD.float, XSD.boolean, XSD.date, XSD.dateTime}
+_NODE_KINDS = {
+    SH.IRI: "isIRI({v})", SH.BlankNode: "isBlank({v})", SH.Literal: "isLiteral({v})",
+    SH.BlankNodeOrIRI: "(isBlank({v}) || isIRI({v}))", SH.BlankNodeOrLiteral: "(isBlank({v}) || isLiteral({v}))",
+    SH.IRIOrLiteral: "(isIRI({v}) || isLiteral({v}))",
+}
+_RANGES = {SH.minInclusive: ">=", SH.minExclusive: ">", SH.maxInclusive: "<=", SH.maxExclusive: "<"}
+
+
+def class_violated(v: str, cls: rdflib.term.Node, _graph: rdflib.Graph) -> str:
+    return f"NOT EXISTS {{ {v} {_TYPE_OF} {cls.n3()} }}"
+
+
+def datatype_violated(v: str, datatype: rdflib.term.Node, _graph: rdflib.Graph) -> str:
+    wrong_type = f"!isLiteral({v}) || DATATYPE({v}) != {datatype.n3()}"
+    if datatype in _CASTABLE:
+        cast = f"{datatype.n3()}(STR({v}))"
+        return f"({wrong_type} || !COALESCE({cast} = {cast}, false))"
+    if datatype == RDF.langString:
+        return f"({wrong_type} || LANG({v}) = \"\")"
+    return f"({wrong_type})"
+
+
+def node_kind_violated(v: str, kind: rdflib.term.Node, _graph: rdflib.Graph) -> str:
+    return "!" + _NODE_KINDS[kind].format(v=v)
+
+
+def in_violated(v: str, members: rdflib.term.Node, graph: rdflib.Graph) -> str:
+    # sh:in compares terms, not values: "1"^^xsd:integer is not "1.0"^^xsd:decimal.
+    listed = [f"sameTerm({v}, {m.n3()})" for m in rdflib.collection.Collection(graph, members)]
+    return f"!({' || '.join(listed) or 'false'})"
+
+
+def _range_violated(operator: str):
+    def violated(v: str, limit: rdflib.term.Node, _graph: rdflib.Graph) -> str:
+        # A value that cannot be compared (a string against a number) violates the range too.
+        return f"!COALESCE({v} {operator} {limit.n3()}, false)"
+    return violated
+
+
+VALUE_COMPONENTS = {
+    SH["class"]: (SH.ClassConstraintComponent, class_violated),
+    SH.datatype: (SH.DatatypeConstraintComponent, datatype_violated),
+    SH.nodeKind: (SH.NodeKindConstraintComponent, node_kind_violated),
+    SH["in"]: (SH.InConstraintComponent, in_violated),
+    **{parameter: (SH[parameter.fragment[0].upper() + parameter.fragment[1:] + "ConstraintComponent"], _range_violated(op))
+       for parameter, op in _RANGES.items()},
+}
+
+
+def _distinct_values(focus: str, path: str, count: int, names) -> str:
+    """A pattern that holds when the focus has at least ``count`` distinct values on the path."""
+    values = [names.fresh("n") for _ in range(count)]
+    triples = " ".join(f"{focus} {path} {value} ." for value in values)
+    different = " && ".join(f"!sameTerm({a}, {b})" for a, b in itertools.combinations(values, 2))
+    return triples + (f" FILTER({different})" if different else "")
+
+
+def min_count_violated(focus: str, path: str, count: int, names) -> str:
+    return "false" if count <= 0 else f"NOT EXISTS {{ {_distinct_values(focus, path, count, names)} }}"
+
+
+def max_count_violated(focus: str, path: str, count: int, names) -> str:
+    return f"EXISTS {{ {_distinct_values(focus, path, count + 1, names)} }}"
+
+
+COUNT_COMPONENTS = {
+    SH.minCount: (SH.MinCountConstraintComponent, min_count_violated),
+    SH.maxCount: (SH.MaxCountConstraintComponent, max_count_violated),
+}
