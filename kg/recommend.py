@@ -7,6 +7,8 @@ Nothing is recommended for a patient graph that violates the shapes.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from kg import queries
@@ -14,11 +16,12 @@ from kg.errors import UsageError
 from kg.issues import Issue
 from kg.paths import ACR
 from kg.patient import PatientData
-from kg.store import Backend, EmbeddedStore
-from kg.validation import ValidationResult, threshold_set_keys, validate
+from kg.store import Backend, EmbeddedStore, to_oxigraph
+from kg.validation import ValidationResult, node_owners, own_nodes, threshold_set_keys, validate_many
 
 # Enrichment queries, in order: each one's triples are added to the patient graph before the next runs.
 DERIVATION = ("derive-case", "match-variants", "assess-nodes", "ultrasound-result")
+BATCH_SIZE = 500  # patients per store in recommend_many; larger batches gain little and hold more memory
 
 
 @dataclass
@@ -90,40 +93,81 @@ class Recommender:
         Returns a Recommendation holding the validation result and the derived triples, not yet explained.
         """
         self._check_thresholds(thresholds)
-        now = evaluation_date(data, now)
-        validation = validate(data.quads, now, thresholds)
-        patients = data.patients
-        result = Recommendation(patients[0] if len(patients) == 1 else None, validation, now, thresholds)
-        result.notes = list(data.warnings)
+        return self._load_batch([data], evaluation_date(data, now), thresholds)[0]
+
+    def recommend(self, data: PatientData, now: dt.date | None = None, thresholds: str = "seed") -> Recommendation:
+        return self.recommend_many([data], now, thresholds)[0]
+
+    def recommend_many(self, patients: Sequence[PatientData], now: dt.date | None = None,
+                       thresholds: str = "seed") -> list[Recommendation]:
+        """Validate and recommend many patient graphs, one batch at a time, in input order.
+
+        Each query runs once per batch rather than once per patient: for one small patient, Oxigraph
+        spends longer planning a query than answering it. A batch holds patients judged on the same
+        date whose graphs share no node, so every answer row belongs to exactly one patient.
+        """
+        self._check_thresholds(thresholds)
+        results: list[Recommendation | None] = [None] * len(patients)
+        for date, indexes in _batches(patients, now):
+            loaded = self._load_batch([patients[i] for i in indexes], date, thresholds)
+            self._explain([r for r in loaded if r.valid])
+            for index, result in zip(indexes, loaded):
+                results[index] = result
+        return results
+
+    def _load_batch(self, batch: list[PatientData], now: dt.date, thresholds: str) -> list[Recommendation]:
+        validations = validate_many([data.quads for data in batch], now, thresholds)
+        results = []
+        for data, validation in zip(batch, validations):
+            patients = data.patients
+            result = Recommendation(patients[0] if len(patients) == 1 else None, validation, now, thresholds)
+            result.notes = list(data.warnings)
+            results.append(result)
+        valid = [(data, result) for data, result in zip(batch, results) if result.valid]
         self.backend.set_patient(None)
-        if not validation.valid:
-            return result  # fail safe: invalid data never reach the store
-        self.backend.set_patient(data.quads)
+        if not valid:
+            return results  # fail safe: invalid data never reach the store
+        self.backend.set_patient(itertools.chain.from_iterable(data.quads for data, _ in valid))
+        owners = node_owners([data.quads for data, _ in valid])
         params = {"derive-case": {"now": now}, "assess-nodes": {"thresholds": thresholds}}
         for name in DERIVATION:
             triples = self._run(name, **params.get(name, {}))
             self.backend.add_patient_triples(triples)
-            result.derived.extend(triples)
-        return result
-
-    def recommend(self, data: PatientData, now: dt.date | None = None, thresholds: str = "seed") -> Recommendation:
-        result = self.load(data, now, thresholds)
-        if result.valid:
-            self._explain(result)
-        return result
+            for triple in triples:
+                for index in owners.get(to_oxigraph(triple[0]), ()):
+                    valid[index][1].derived.append(triple)
+        return results
 
     def _run(self, name: str, **params):
         query = queries.get(name)
         runner = self.backend.construct if query.form == "CONSTRUCT" else self.backend.select
         return runner(query.text, params)
 
-    def _explain(self, result: Recommendation) -> None:
+    def _rows_by_patient(self, name: str, **params) -> dict[str, list]:
+        grouped: dict[str, list] = {}
+        for row in self._run(name, **params):
+            grouped.setdefault(row["patient"], []).append(row)
+        return grouped
+
+    def _explain(self, results: list[Recommendation]) -> None:
+        """Fill in the explanation of every (valid, loaded) result: each query once for the batch."""
+        if not results:
+            return
+        thresholds = results[0].thresholds
+        rows = {"criteria": self._rows_by_patient("criteria-status"),
+                "ratings": self._rows_by_patient("variant-ratings"),
+                "conflicts": self._rows_by_patient("rating-conflicts"),
+                "nodes": self._rows_by_patient("node-assessments", thresholds=thresholds),
+                "steps": self._rows_by_patient("next-steps")}
+        for result in results:
+            self._explain_one(result, {key: grouped.get(result.patient, []) for key, grouped in rows.items()})
+
+    def _explain_one(self, result: Recommendation, rows: dict[str, list]) -> None:
         thresholds = result.thresholds
         used_sources: set[str] = set()
 
-        explained = self._run("criteria-status")
         by_variant: dict[str, dict] = {}
-        for row in explained:
+        for row in rows["criteria"]:
             entry = by_variant.setdefault(row["variant"], {
                 "variant": row["variant"], "topic_id": row["topicId"], "variant_number": row["variantNumber"],
                 "matched": row["matched"], "met": [], "unmet": []})
@@ -131,7 +175,7 @@ class Recommender:
             entry["met" if row["met"] else "unmet"].append(text)
             used_sources.update((row["sources"] or "").split())
 
-        ratings = self._run("variant-ratings")
+        ratings = rows["ratings"]
         labels = self._variant_labels()
         for variant, entry in sorted(by_variant.items(), key=lambda kv: (kv[1]["topic_id"], kv[1]["variant_number"])):
             if entry["matched"]:
@@ -147,7 +191,7 @@ class Recommender:
                     "variant": variant, "topic_id": entry["topic_id"], "variant_number": entry["variant_number"],
                     "label": labels.get(variant, ""), "reasons": entry["unmet"]})
 
-        for row in self._run("rating-conflicts"):
+        for row in rows["conflicts"]:
             result.conflicts.append({
                 "procedure": row["procedure"], "label": row["procedureLabel"],
                 "ratings": [
@@ -159,7 +203,7 @@ class Recommender:
                             f"{row['categoryLabelA']} ({row['medianA']}), topic {row['topicB']} variant "
                             f"{row['numberB']} rates it {row['categoryLabelB']} ({row['medianB']})")})
 
-        for row in self._run("node-assessments", thresholds=thresholds):
+        for row in rows["nodes"]:
             used_sources.update((row["sources"] or "").split())
             result.node_assessments.append({
                 "study": row["study"], "result": row["resultLabel"], "finding": row["finding"],
@@ -168,7 +212,7 @@ class Recommender:
                 "threshold": row["threshold"], "threshold_rule": f"cortex {row['comparatorSymbol']} {row['limit']} mm",
                 "threshold_set": thresholds, "sources": sorted(set((row["sources"] or "").split()))})
 
-        for row in self._run("next-steps"):
+        for row in rows["steps"]:
             used_sources.update((row["sources"] or "").split())
             result.next_steps.append({
                 "variant": row["variant"], "when_result": row["resultLabel"], "order": row["order"],
@@ -200,6 +244,26 @@ class Recommender:
                     elif value is not None:
                         entry[key] = value
         return self._sources
+
+
+def _batches(patients: Sequence[PatientData], now: dt.date | None) -> Iterator[tuple[dt.date, list[int]]]:
+    """Indexes of patients that can share a store: the same evaluation date and no node in common."""
+    by_date: dict[dt.date, list[int]] = {}
+    for index, data in enumerate(patients):
+        by_date.setdefault(evaluation_date(data, now), []).append(index)
+    for date, indexes in by_date.items():
+        batches: list[tuple[list[int], set]] = []
+        for index in indexes:
+            nodes = own_nodes(patients[index].quads)
+            for members, taken in batches:
+                if len(members) < BATCH_SIZE and taken.isdisjoint(nodes):
+                    members.append(index)
+                    taken |= nodes
+                    break
+            else:
+                batches.append(([index], nodes))
+        for members, _ in batches:
+            yield date, members
 
 
 def _criterion_text(row) -> str:

@@ -70,7 +70,9 @@ def _literal_value(lexical: str, datatype: str | None, language: str | None):
     return lexical
 
 
+@lru_cache(maxsize=1 << 16)
 def from_oxigraph(term) -> Value | None:
+    # Cached: answers repeat the same knowledge-base terms (variants, labels) across rows and patients.
     if term is None:
         return None
     if isinstance(term, ox.NamedNode):

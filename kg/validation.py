@@ -7,6 +7,7 @@ depends on these parameters and never on the day the check runs.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -229,24 +230,66 @@ def compiled_shapes(names: tuple[str, ...] = PATIENT_SHAPES) -> CompiledShapes:
 def validate(quads, now: dt.date, thresholds: str = "seed", engine: str = "sparql") -> ValidationResult:
     """Validate one patient graph; violations block a recommendation, warnings travel with it.
 
-    ``engine`` "sparql" runs the shapes compiled to one SPARQL query (kg.shacl, the fast default);
-    "pyshacl" runs pySHACL, the reference the compiled shapes are tested against.
+    ``engine`` "sparql" runs the shapes compiled to SPARQL (kg.shacl, the fast default); "pyshacl"
+    runs pySHACL, the reference the compiled shapes are tested against.
     """
-    store = data_graph(quads, now, thresholds)
+    return validate_many([quads], now, thresholds, engine)[0]
+
+
+def validate_many(graphs: list, now: dt.date, thresholds: str = "seed", engine: str = "sparql") -> list[ValidationResult]:
+    """Validate several patient graphs judged on the same date, in one pass of the compiled shapes.
+
+    The graphs must not share nodes (see ``node_owners``): each result is handed to the graph that
+    holds its focus node.
+    """
     if engine == "pyshacl":
-        result = _pyshacl_result(store)
+        results = [_pyshacl_result(data_graph(quads, now, thresholds)) for quads in graphs]
     elif engine == "sparql":
-        result = _compiled_result(compiled_shapes().run(store))
+        found = compiled_shapes().run(data_graph(itertools.chain.from_iterable(graphs), now, thresholds))
+        owners = node_owners(graphs)
+        shares: list[list[ShapeResult]] = [[] for _ in graphs]
+        for r in found:
+            for index in owners.get(r.focus, range(len(graphs))):  # unowned focus: reported to every graph
+                shares[index].append(r)
+        results = [_compiled_result(share) for share in shares]
     else:
         raise UsageError(f"unknown validation engine {engine!r}: use {' or '.join(ENGINES)}")
-    for issue in graph_violations(quads):
-        result.violations.append(issue)
-        result.graph_issues.append(issue)
-    # One property shape may fail several of its constraints with the same message: report it once.
-    key = lambda i: (i.focus or "", i.path or "", i.message, i.value or "")
-    result.violations = sorted(set(result.violations), key=key)
-    result.warnings = sorted(set(result.warnings), key=key)
-    return result
+    for quads, result in zip(graphs, results):
+        for issue in graph_violations(quads):
+            result.violations.append(issue)
+            result.graph_issues.append(issue)
+        # One property shape may fail several of its constraints with the same message: report it once.
+        key = lambda i: (i.focus or "", i.path or "", i.message, i.value or "")  # noqa: E731
+        result.violations = sorted(set(result.violations), key=key)
+        result.warnings = sorted(set(result.warnings), key=key)
+    return results
+
+
+def node_owners(graphs: list) -> dict:
+    """Each node (IRI or blank node) mentioned by the graphs -> the indexes of the graphs that mention it."""
+    owners: dict = {}
+    for index, quads in enumerate(graphs):
+        for quad in quads:
+            for term in (quad.subject, quad.object):
+                if not isinstance(term, ox.Literal):
+                    holders = owners.setdefault(term, [])
+                    if not holders or holders[-1] != index:
+                        holders.append(index)
+    return owners
+
+
+def own_nodes(quads) -> set:
+    """The nodes a patient graph describes or points to, leaving out our vocabulary, standard codes and
+    classes: two graphs that share one of these cannot be evaluated in the same store."""
+    shared = (OWN_NAMESPACE, *code_namespaces())
+    nodes = set()
+    for quad in quads:
+        nodes.add(quad.subject)
+        value = quad.object
+        if isinstance(value, ox.BlankNode) or (isinstance(value, ox.NamedNode) and quad.predicate.value != RDF_TYPE
+                                               and not value.value.startswith(shared)):
+            nodes.add(value)
+    return nodes
 
 
 def _issue(severity, message, focus, path, value, shape) -> Issue:

@@ -1,7 +1,14 @@
 """Each example patient gives its expected answer (issue: patient graphs in, recommendations out)."""
 from __future__ import annotations
 
+import random
+
 import pytest
+
+from kg.errors import AcrKgError
+from kg.paths import EXAMPLES_DIR
+from kg.patient import parse_patient
+from kg.synthetic import case_turtle, random_case
 
 JSON_KEYS = {"patient", "valid", "violations", "warnings", "applicable", "not_applicable", "conflicts",
              "node_assessments", "next_steps", "sources"}
@@ -147,3 +154,31 @@ def test_unknown_threshold_set_is_a_usage_error(recommender):
 
     with pytest.raises(UsageError, match="unknown threshold set 'z1071'.*acr, seed"):
         recommender.recommend(read_patient(EXAMPLES_DIR / "seed-patient.ttl"), thresholds="z1071")
+
+
+def _batch_inputs() -> list:
+    """Every readable example, generated patients (some sharing IRIs, so they cannot share a store) and
+    two copies of the seed whose cancer is the same labelled blank node."""
+    inputs = []
+    for path in sorted(EXAMPLES_DIR.rglob("*")):
+        if path.suffix in (".ttl", ".jsonld"):
+            try:
+                inputs.append(parse_patient(path.read_bytes(), path.name))
+            except AcrKgError:
+                pass
+    rng = random.Random(11)
+    inputs += [parse_patient(case_turtle(random_case(rng), f"https://example.org/batch/{i % 30}").encode(), "b.ttl")
+               for i in range(80)]
+    seed = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace("ex:cancer", "_:cancer")
+    inputs += [parse_patient(seed.encode(), "a.ttl"), parse_patient(seed.replace("ex:patient", "ex:twin").encode(), "b.ttl")]
+    return inputs
+
+
+def test_a_batch_gives_each_patient_the_answer_it_gets_alone(recommender):
+    inputs = _batch_inputs()
+    together = recommender.recommend_many(inputs)
+    alone = [recommender.recommend(data) for data in inputs]
+    assert [r.as_dict() for r in together] == [r.as_dict() for r in alone]
+    assert [sorted(r.derived) for r in together] == [sorted(r.derived) for r in alone]
+    outcomes = {(r.valid, bool(r.applicable)) for r in together}
+    assert outcomes == {(False, False), (True, False), (True, True)}  # invalid, no criteria apply, in scope
