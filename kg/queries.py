@@ -2,6 +2,8 @@
 
 A query file starts with comment lines: the first is its one-line description, and each
 ``# @param NAME TYPE DESCRIPTION`` line declares a parameter, written ``$NAME`` in the query body.
+A ``# @needs PREDICATE`` line says that the query has no answer unless the data hold a triple with that
+predicate; the recommender then skips it for patients without one (a test checks each such claim).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from kg.paths import QUERIES_DIR
 from kg.store import IRI, Value
 
 _PARAM = re.compile(r"^#\s*@param\s+(\w+)\s+(\w+)\s*(.*)$")
+_NEEDS = re.compile(r"^#\s*@needs\s+(\w*):(\S+)\s*$")
+_PREFIX = re.compile(r"^\s*PREFIX\s+(\w*):\s*<([^>]*)>", re.IGNORECASE | re.MULTILINE)
 
 # How a --param KEY=VALUE string becomes a typed value, per declared parameter type.
 _PARSERS = {
@@ -43,6 +47,7 @@ class NamedQuery:
     description: str
     params: tuple[Param, ...]
     form: str  # SELECT, CONSTRUCT, ASK or DESCRIBE
+    needs: tuple[str, ...] = ()  # predicate IRIs without which the query has no answer
 
     def coerce(self, raw: dict[str, str]) -> dict[str, Value]:
         """Check and type --param values against the declared parameters."""
@@ -72,7 +77,14 @@ def _read(path: Path) -> NamedQuery:
     params = tuple(Param(*m.groups()) for line in comments if (m := _PARAM.match(line)))
     body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", "PREFIX", "prefix"))]
     form = body[0].split(None, 1)[0].upper() if body else "SELECT"
-    return NamedQuery(name, path, text, description, params, form)
+    prefixes = dict(_PREFIX.findall(text))
+    needs = []
+    for line in comments:
+        if (m := _NEEDS.match(line)):
+            if m.group(1) not in prefixes:
+                raise UsageError(f"{path}: @needs uses the undeclared prefix {m.group(1)!r}")
+            needs.append(prefixes[m.group(1)] + m.group(2))
+    return NamedQuery(name, path, text, description, params, form, tuple(needs))
 
 
 @lru_cache(maxsize=None)

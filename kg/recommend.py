@@ -80,6 +80,7 @@ class Recommender:
         self._threshold_keys = None
         self._sources = None
         self._labels = None
+        self._predicates: set[str] = set()  # predicates of the patient data in the store, derived ones included
 
     def _check_thresholds(self, key: str) -> None:
         if self._threshold_keys is None:
@@ -125,14 +126,17 @@ class Recommender:
             results.append(result)
         valid = [(data, result) for data, result in zip(batch, results) if result.valid]
         self.backend.set_patient(None)
+        self._predicates = set()
         if not valid:
             return results  # fail safe: invalid data never reach the store
         self.backend.set_patient(itertools.chain.from_iterable(data.quads for data, _ in valid))
+        self._predicates = {q.predicate.value for data, _ in valid for q in data.quads}
         owners = node_owners([data.quads for data, _ in valid])
         params = {"derive-case": {"now": now}, "assess-nodes": {"thresholds": thresholds}}
         for name in DERIVATION:
             triples = self._run(name, **params.get(name, {}))
             self.backend.add_patient_triples(triples)
+            self._predicates.update(str(triple[1]) for triple in triples)
             for triple in triples:
                 for index in owners.get(to_oxigraph(triple[0]), ()):
                     valid[index][1].derived.append(triple)
@@ -140,6 +144,8 @@ class Recommender:
 
     def _run(self, name: str, **params):
         query = queries.get(name)
+        if not self._predicates.issuperset(query.needs):
+            return []  # the query declares it has no answer without these predicates (see kg.queries)
         runner = self.backend.construct if query.form == "CONSTRUCT" else self.backend.select
         return runner(query.text, params)
 

@@ -5,9 +5,11 @@ import random
 
 import pytest
 
+from kg import queries
 from kg.errors import AcrKgError
 from kg.paths import EXAMPLES_DIR
-from kg.patient import parse_patient
+from kg.patient import parse_patient, read_patient
+from kg.recommend import Recommender
 from kg.synthetic import case_turtle, random_case
 
 JSON_KEYS = {"patient", "valid", "violations", "warnings", "applicable", "not_applicable", "conflicts",
@@ -182,3 +184,26 @@ def test_a_batch_gives_each_patient_the_answer_it_gets_alone(recommender):
     assert [sorted(r.derived) for r in together] == [sorted(r.derived) for r in alone]
     outcomes = {(r.valid, bool(r.applicable)) for r in together}
     assert outcomes == {(False, False), (True, False), (True, True)}  # invalid, no criteria apply, in scope
+
+
+@pytest.mark.parametrize("name", [q.name for q in queries.catalogue().values() if q.needs])
+def test_a_query_that_needs_a_predicate_has_no_answer_without_it(name):
+    # The recommender skips such a query for patients without the predicate: the claim must hold.
+    import pyoxigraph as ox
+
+    query = queries.get(name)
+    params = {"thresholds": "seed"} if any(p.name == "thresholds" for p in query.params) else {}
+    answered_with = answered_without = 0
+    for path in ["seed-patient.ttl", "after-therapy-suspicious-us.ttl", "palpable-node-normal-us.ttl",
+                 "node-negative-after-therapy.ttl", "initial-staging-suspicious-node.ttl"]:
+        recommender = Recommender()
+        assert recommender.load(read_patient(EXAMPLES_DIR / path)).valid
+        store = recommender.backend
+        run = store.construct if query.form == "CONSTRUCT" else store.select
+        answered_with += len(run(query.text, params))
+        for predicate in query.needs:
+            for quad in list(store.store.quads_for_pattern(None, ox.NamedNode(predicate), None)):
+                store.store.remove(quad)
+        answered_without += len(run(query.text, params))
+    assert answered_with > 0  # the examples exercise the query at all
+    assert answered_without == 0

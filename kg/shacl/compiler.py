@@ -122,9 +122,10 @@ def compile_shapes(graph: rdflib.Graph) -> CompiledShapes:
                                + "\n  ".join(sorted(set(compiler.problems))))
     variables = sorted({"path", *compiler.message_variables} - {"this", "value", "branch"})
     projection = " ".join(f"?{v}" for v in ["branch", "this", "value", *variables])
+    patterns = compiler.flush()
     queries = []
-    for start in range(0, max(len(compiler.patterns), 1), BRANCHES_PER_QUERY):
-        body = "\n  UNION\n".join(compiler.patterns[start:start + BRANCHES_PER_QUERY]) or "{ FILTER(false) }"
+    for start in range(0, max(len(patterns), 1), BRANCHES_PER_QUERY):
+        body = "\n  UNION\n".join(patterns[start:start + BRANCHES_PER_QUERY]) or "{ FILTER(false) }"
         queries.append(f"{compiler.prefixes.header()}SELECT DISTINCT {projection} WHERE {{\n{body}\n}}")
     return CompiledShapes(queries, compiler.branches, variables)
 
@@ -137,7 +138,8 @@ class _Compiler:
     def __init__(self, graph: rdflib.Graph):
         self.graph = graph
         self.branches: list[Branch] = []
-        self.patterns: list[str] = []
+        # (focus pattern, constraint pattern, kind) -> [(branch number, predicate or None)]
+        self.groups: dict[tuple, list[tuple[int, rdflib.URIRef | None]]] = {}
         self.problems: list[str] = []
         self.message_variables: set[str] = set()
         self.prefixes = Prefixes()
@@ -195,20 +197,29 @@ class _Compiler:
         path_node = graph.value(shape, SH.path)
         path = self.path(shape, path_node) if path_node is not None else None
 
-        value_pattern = f"?this {path} ?value ." if path else "BIND(?this AS ?value)"
+        # With a plain predicate as path, the path is left open (_PATH) so that constraints of the same
+        # kind and argument on one focus pattern can share a branch (see flush).
+        plain = isinstance(path_node, rdflib.URIRef)
+        open_path = _PATH if plain else path
+        value_pattern = f"?this {open_path} ?value ." if path else "BIND(?this AS ?value)"
         for parameter, (component, violated) in core.VALUE_COMPONENTS.items():
             for argument in graph.objects(shape, parameter):
                 condition = violated("?value", argument, graph)
-                self.add(Branch(shape, component, severity, message or _default_message(component, argument, path_node),
-                                path_node), f"{focus_pattern} {value_pattern} FILTER({condition})")
+                branch = Branch(shape, component, severity, message or _default_message(component, argument, path_node),
+                                path_node)
+                self.add(branch, f"{value_pattern} FILTER({condition})", focus_pattern, path_node if plain else None,
+                         (parameter, _argument_key(graph, argument)))
         for parameter, (component, violated) in core.COUNT_COMPONENTS.items():
             for argument in graph.objects(shape, parameter):
                 if path is None:
                     self.unsupported(shape, f"{parameter} on a node shape")
                     continue
-                condition = violated("?this", path, int(argument), self.names)
-                self.add(Branch(shape, component, severity, message or _default_message(component, argument, path_node),
-                                path_node), f"{focus_pattern} FILTER({condition})")
+                # Local variable names: the same text for the same count, so that such constraints group.
+                condition = violated("?this", open_path, int(argument), _Names())
+                branch = Branch(shape, component, severity, message or _default_message(component, argument, path_node),
+                                path_node)
+                self.add(branch, f"FILTER({condition})", focus_pattern, path_node if plain else None,
+                         (parameter, int(argument)))
         for members in graph.objects(shape, SH.xone):
             if path is not None:
                 self.unsupported(shape, "sh:xone on a property shape")
@@ -217,7 +228,7 @@ class _Compiler:
                                     for member in Collection(graph, members))
             self.add(Branch(shape, SH.XoneConstraintComponent, severity,
                             message or "exactly one of the alternative shapes must hold", None),
-                     f"{focus_pattern} BIND(?this AS ?value) FILTER(({conforming or '0'}) != 1)")
+                     f"BIND(?this AS ?value) FILTER(({conforming or '0'}) != 1)", focus_pattern)
         for constraint in graph.objects(shape, SH.sparql):
             self.sparql(shape, constraint, focus_pattern, severity, message, path_node)
         for property_shape in graph.objects(shape, SH.property):
@@ -257,11 +268,42 @@ class _Compiler:
         self.message_variables.update(re.findall(r"\{[?$](\w+)\}", message))
         self.message_variables.update(v for v in projected if v == "path")
         self.add(Branch(shape, SH.SPARQLConstraintComponent, severity, message, path_node, path_node is None),
-                 f"{focus_pattern} {subquery}")
+                 subquery, focus_pattern)
 
-    def add(self, branch: Branch, pattern: str) -> None:
-        self.patterns.append(f"  {{ {pattern} BIND({len(self.branches)} AS ?branch) }}")
+    def add(self, branch: Branch, pattern: str, focus_pattern: str, predicate=None, kind=None) -> None:
+        """Record a constraint: ``pattern`` finds its violations at the focus nodes of ``focus_pattern``.
+
+        A constraint on a plain ``predicate`` (left open as _PATH in the pattern) joins the group of
+        the same ``kind`` (component and argument) on the same focus nodes.
+        """
+        self.groups.setdefault((focus_pattern, pattern, kind if predicate is not None else len(self.branches)),
+                               []).append((len(self.branches), predicate))
         self.branches.append(branch)
+
+    def flush(self) -> list[str]:
+        """One UNION branch per group: a group of one names its predicate; a larger group lists its
+        predicates and branch numbers in a VALUES table, which costs the engine one plan instead of many."""
+        patterns = []
+        for (focus_pattern, pattern, _kind), members in self.groups.items():
+            if len(members) == 1:
+                [(index, predicate)] = members
+                body = pattern.replace(_PATH, predicate.n3()) if predicate is not None else pattern
+                patterns.append(f"  {{ {focus_pattern} {body} BIND({index} AS ?branch) }}")
+            else:
+                rows = " ".join(f"({predicate.n3()} {index})" for index, predicate in members)
+                patterns.append(f"  {{ {focus_pattern} VALUES (?_path ?branch) {{ {rows} }} "
+                                f"{pattern.replace(_PATH, '?_path')} }}")
+        return patterns
+
+
+_PATH = "\x00path\x00"  # stands for the predicate of a plain path until the branch is written
+
+
+def _argument_key(graph, argument):
+    # Two sh:in lists with the same members are the same argument.
+    if isinstance(argument, rdflib.BNode) and (argument, RDF.first, None) in graph:
+        return tuple(Collection(graph, argument))
+    return argument
 
 
 def _message(graph, node) -> str | None:
