@@ -76,3 +76,14 @@ def test_a_shape_with_an_unknown_constraint_is_refused_by_name():
             sh:property [ sh:path <urn:p> ; sh:pattern "^a" ] .""", format="turtle")
     with pytest.raises(UnsupportedShape, match="shacl#pattern"):
         compile_shapes(shapes)
+
+
+def test_a_shape_without_targets_is_not_validated_on_its_own():
+    shapes = rdflib.Graph().parse(data="""
+        @prefix sh: <http://www.w3.org/ns/shacl#> .
+        <urn:unused> a sh:NodeShape ; sh:class <urn:C> .
+        <urn:used> a sh:NodeShape ; sh:targetSubjectsOf <urn:p> ; sh:class <urn:C> .""", format="turtle")
+    compiled = compile_shapes(shapes)
+    assert [b.shape for b in compiled.branches] == [rdflib.URIRef("urn:used")]
+    # its only branch can have focus nodes only where urn:p is used
+    assert compiled.queries({"urn:q"}) == [] and len(compiled.queries({"urn:p"})) == 1

@@ -67,16 +67,33 @@ class _Names:
 
 
 
+@dataclass(frozen=True)
+class Pattern:
+    """One UNION branch, and the predicates whose absence means its shape has no focus node."""
+
+    text: str
+    triggers: frozenset[str] | None  # None: it may have focus nodes whatever the data (sh:targetClass, sh:targetNode)
+
+
 @dataclass
 class CompiledShapes:
-    queries: list[str]
+    patterns: list[Pattern]
     branches: list[Branch]
-    message_variables: list[str] = field(default_factory=list)
+    head: str  # prefixes and SELECT clause shared by every query
+
+    def queries(self, predicates: set[str] | None = None) -> list[str]:
+        """The SELECT queries, a few branches each, leaving out branches that cannot have a focus node
+        in data with only these ``predicates`` (None: keep every branch)."""
+        kept = [p.text for p in self.patterns
+                if predicates is None or p.triggers is None or not p.triggers.isdisjoint(predicates)]
+        return [f"{self.head} WHERE {{\n" + "\n  UNION\n".join(kept[start:start + BRANCHES_PER_QUERY]) + "\n}"
+                for start in range(0, len(kept), BRANCHES_PER_QUERY)]
 
     def run(self, store: ox.Store) -> list[ShapeResult]:
         """Validate the data in ``store``: every violated constraint, at every focus node and value."""
+        predicates = {quad.predicate.value for quad in store}
         results = []
-        for query in self.queries:
+        for query in self.queries(predicates):
             results.extend(self._results(store.query(query)))
         return results
 
@@ -115,19 +132,14 @@ def compile_shapes(graph: rdflib.Graph) -> CompiledShapes:
     compiler = _Compiler(graph)
     for shape in sorted(set(graph.subjects(RDF.type, SH.NodeShape)) | set(graph.subjects(RDF.type, SH.PropertyShape))
                         | {s for t in _TARGETS for s in graph.subjects(t, None)}, key=str):
-        if any(graph.objects(shape, t) for t in _TARGETS) and not _deactivated(graph, shape):
+        if any(True for t in _TARGETS for _ in graph.objects(shape, t)) and not _deactivated(graph, shape):
             compiler.shape(shape)
     if compiler.problems:
         raise UnsupportedShape("the shapes use SHACL features the compiled validator does not implement:\n  "
                                + "\n  ".join(sorted(set(compiler.problems))))
     variables = sorted({"path", *compiler.message_variables} - {"this", "value", "branch"})
     projection = " ".join(f"?{v}" for v in ["branch", "this", "value", *variables])
-    patterns = compiler.flush()
-    queries = []
-    for start in range(0, max(len(patterns), 1), BRANCHES_PER_QUERY):
-        body = "\n  UNION\n".join(patterns[start:start + BRANCHES_PER_QUERY]) or "{ FILTER(false) }"
-        queries.append(f"{compiler.prefixes.header()}SELECT DISTINCT {projection} WHERE {{\n{body}\n}}")
-    return CompiledShapes(queries, compiler.branches, variables)
+    return CompiledShapes(compiler.flush(), compiler.branches, f"{compiler.prefixes.header()}SELECT DISTINCT {projection}")
 
 
 def _deactivated(graph, shape) -> bool:
@@ -140,6 +152,7 @@ class _Compiler:
         self.branches: list[Branch] = []
         # (focus pattern, constraint pattern, kind) -> [(branch number, predicate or None)]
         self.groups: dict[tuple, list[tuple[int, rdflib.URIRef | None]]] = {}
+        self.triggers: dict[str, frozenset[str] | None] = {}  # focus pattern -> see Pattern.triggers
         self.problems: list[str] = []
         self.message_variables: set[str] = set()
         self.prefixes = Prefixes()
@@ -152,6 +165,8 @@ class _Compiler:
 
     def targets(self, shape) -> str:
         graph, alternatives = self.graph, []
+        triggers = {str(p) for t in (SH.targetSubjectsOf, SH.targetObjectsOf) for p in graph.objects(shape, t)}
+        always = any(True for t in (SH.targetClass, SH.targetNode) for _ in graph.objects(shape, t))
         for cls in graph.objects(shape, SH.targetClass):
             alternatives.append(f"{{ ?this {core._TYPE_OF} {cls.n3()} }}")
         nodes = list(graph.objects(shape, SH.targetNode))
@@ -162,7 +177,9 @@ class _Compiler:
         for prop in graph.objects(shape, SH.targetObjectsOf):
             alternatives.append(f"{{ [] {prop.n3()} ?this }}")
         # Repeated focus nodes are harmless: the query is SELECT DISTINCT.
-        return " UNION ".join(alternatives) if len(alternatives) == 1 else "{ " + " UNION ".join(alternatives) + " }"
+        pattern = " UNION ".join(alternatives) if len(alternatives) == 1 else "{ " + " UNION ".join(alternatives) + " }"
+        self.triggers[pattern] = None if always else frozenset(triggers)
+        return pattern
 
     def path(self, shape, node) -> str | None:
         graph = self.graph
@@ -280,7 +297,7 @@ class _Compiler:
                                []).append((len(self.branches), predicate))
         self.branches.append(branch)
 
-    def flush(self) -> list[str]:
+    def flush(self) -> list[Pattern]:
         """One UNION branch per group: a group of one names its predicate; a larger group lists its
         predicates and branch numbers in a VALUES table, which costs the engine one plan instead of many."""
         patterns = []
@@ -288,11 +305,12 @@ class _Compiler:
             if len(members) == 1:
                 [(index, predicate)] = members
                 body = pattern.replace(_PATH, predicate.n3()) if predicate is not None else pattern
-                patterns.append(f"  {{ {focus_pattern} {body} BIND({index} AS ?branch) }}")
+                text = f"  {{ {focus_pattern} {body} BIND({index} AS ?branch) }}"
             else:
                 rows = " ".join(f"({predicate.n3()} {index})" for index, predicate in members)
-                patterns.append(f"  {{ {focus_pattern} VALUES (?_path ?branch) {{ {rows} }} "
-                                f"{pattern.replace(_PATH, '?_path')} }}")
+                text = (f"  {{ {focus_pattern} VALUES (?_path ?branch) {{ {rows} }} "
+                        f"{pattern.replace(_PATH, '?_path')} }}")
+            patterns.append(Pattern(text, self.triggers[focus_pattern]))
         return patterns
 
 
