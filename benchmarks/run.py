@@ -6,7 +6,7 @@ core, one patient at a time and in batches, and the same work on rdflib's engine
 the ratio. Figures also go to benchmarks/out/results.json. Targets (2-core machine): warm <= 10 ms,
 cold CLI <= 1 s, >= 1,000 patients/s.
 
-    python benchmarks/run.py [--patients 10000] [--warm 500] [--rdflib 100] [--workers 2] [--batch 250]
+    python benchmarks/run.py [--patients 10000] [--warm 500] [--rdflib 100] [--workers 2] [--batch 100]
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def main() -> None:
     parser.add_argument("--rdflib", type=int, default=100, help="subsample size for the rdflib baseline")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cold-runs", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=250, help="patients per recommend_many call in the batch run")
+    parser.add_argument("--batch", type=int, default=100, help="patients per recommend_many call in the batch run")
     args = parser.parse_args()
 
     patients = generate(args.patients)

@@ -27,7 +27,7 @@ from kg.paths import ontology_files
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 PATIENT_GRAPH = "urn:acr-kg:graph:patient"
-REFRESH_EVERY = 200  # patients between fresh copies of the embedded store (see EmbeddedStore.set_patient)
+REFRESH_AFTER = 10_000  # patient triples loaded between fresh copies of the embedded store (see set_patient)
 
 
 class IRI(str):
@@ -210,7 +210,7 @@ class EmbeddedStore(Backend):
 
     def __init__(self, kb_files: Iterable | None = None):
         self._kb_files = kb_files
-        self._loads = 0
+        self._loaded = 0  # patient triples added since the store was last fresh
         self.store = ox.Store()
         if kb_files is None:
             self.store.load(_knowledge_base_nquads(), format=ox.RdfFormat.N_QUADS)
@@ -234,22 +234,25 @@ class EmbeddedStore(Backend):
         return [(from_oxigraph(t.subject), from_oxigraph(t.predicate), from_oxigraph(t.object)) for t in result]
 
     def set_patient(self, quads_or_store) -> None:
-        self._loads += 1
-        if self._kb_files is None and self._loads % REFRESH_EVERY == 0:
+        if self._kb_files is None and self._loaded > REFRESH_AFTER:
             # Oxigraph's in-memory store keeps the history of removed triples, and queries slow down
-            # as patients come and go (26 -> 36 ms per patient after 1,200); a fresh copy of the
-            # knowledge base costs 8 ms once every REFRESH_EVERY patients.
+            # as patients come and go (26 -> 36 ms per patient after 1,200 patients); a fresh copy of
+            # the knowledge base costs 8 ms, once every REFRESH_AFTER patient triples.
             self.store = ox.Store()
             self.store.load(_knowledge_base_nquads(), format=ox.RdfFormat.N_QUADS)
+            self._loaded = 0
         else:
             self.store.clear_graph(self._patient)
         if quads_or_store is None:
             return
-        self.store.extend(ox.Quad(q.subject, q.predicate, q.object, self._patient) for q in quads_or_store)
+        quads = [ox.Quad(q.subject, q.predicate, q.object, self._patient) for q in quads_or_store]
+        self._loaded += len(quads)
+        self.store.extend(quads)
 
     def add_patient_triples(self, triples) -> None:
-        self.store.extend(
-            ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), self._patient) for s, p, o in triples)
+        quads = [ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o), self._patient) for s, p, o in triples]
+        self._loaded += len(quads)
+        self.store.extend(quads)
 
 
 class RdflibStore(Backend):
