@@ -27,7 +27,7 @@ from kg.paths import ontology_files
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 PATIENT_GRAPH = "urn:acr-kg:graph:patient"
-REFRESH_AFTER = 10_000  # patient triples loaded between fresh copies of the embedded store (see set_patient)
+REFRESH_AFTER = 4_000  # patient triples loaded between fresh copies of the embedded store (see set_patient)
 
 
 class IRI(str):

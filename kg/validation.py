@@ -1,4 +1,5 @@
-"""SHACL validation of patient graphs with pySHACL (shapes in shapes/patient.ttl and shapes/pitfalls.ttl).
+"""SHACL validation of patient graphs (shapes/patient.ttl, value-sets.ttl and pitfalls.ttl), with the
+shapes compiled to SPARQL (kg.shacl) or, as the reference, with pySHACL.
 
 The data graph is the patient plus an evaluation context: the evaluation date and the chosen threshold
 set, copied from the knowledge base. Date checks and the palpable-node warning read it, so a result

@@ -1,13 +1,13 @@
-"""Walk the shapes graph, write one UNION branch per constraint, and run the result."""
+"""Walk the shapes graph, write the constraints as UNION branches of a few SELECT queries, and run them."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pyoxigraph as ox
 import rdflib
 from rdflib.collection import Collection
-from rdflib.namespace import RDF, RDFS, SH
+from rdflib.namespace import RDF, SH
 
 from kg.errors import AcrKgError
 from kg.shacl import core
@@ -128,11 +128,10 @@ def _fill(template: str, row: dict) -> str:
 
 
 def compile_shapes(graph: rdflib.Graph) -> CompiledShapes:
-    """Compile every active shape with a target (and the property shapes under it) into one SELECT."""
+    """Compile every active shape with a target, and the property shapes under it."""
     compiler = _Compiler(graph)
-    for shape in sorted(set(graph.subjects(RDF.type, SH.NodeShape)) | set(graph.subjects(RDF.type, SH.PropertyShape))
-                        | {s for t in _TARGETS for s in graph.subjects(t, None)}, key=str):
-        if any(True for t in _TARGETS for _ in graph.objects(shape, t)) and not _deactivated(graph, shape):
+    for shape in sorted({s for t in _TARGETS for s in graph.subjects(t, None)}, key=str):
+        if not _deactivated(graph, shape):
             compiler.shape(shape)
     if compiler.problems:
         raise UnsupportedShape("the shapes use SHACL features the compiled validator does not implement:\n  "
@@ -168,7 +167,7 @@ class _Compiler:
         triggers = {str(p) for t in (SH.targetSubjectsOf, SH.targetObjectsOf) for p in graph.objects(shape, t)}
         always = any(True for t in (SH.targetClass, SH.targetNode) for _ in graph.objects(shape, t))
         for cls in graph.objects(shape, SH.targetClass):
-            alternatives.append(f"{{ ?this {core._TYPE_OF} {cls.n3()} }}")
+            alternatives.append(f"{{ ?this {core.TYPE_OF} {cls.n3()} }}")
         nodes = list(graph.objects(shape, SH.targetNode))
         if nodes:
             alternatives.append("{ VALUES ?this { " + " ".join(n.n3() for n in nodes) + " } }")

@@ -10,7 +10,7 @@ import itertools
 import rdflib
 from rdflib.namespace import RDF, SH, XSD
 
-_TYPE_OF = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>/<http://www.w3.org/2000/01/rdf-schema#subClassOf>*"
+TYPE_OF = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>/<http://www.w3.org/2000/01/rdf-schema#subClassOf>*"
 # Datatypes whose lexical forms SPARQL can check by casting: an ill-formed literal fails sh:datatype.
 _CASTABLE = {XSD.integer, XSD.decimal, XSD.double, XSD.float, XSD.boolean, XSD.date, XSD.dateTime}
 _NODE_KINDS = {
@@ -22,7 +22,7 @@ _RANGES = {SH.minInclusive: ">=", SH.minExclusive: ">", SH.maxInclusive: "<=", S
 
 
 def class_violated(v: str, cls: rdflib.term.Node, _graph: rdflib.Graph) -> str:
-    return f"NOT EXISTS {{ {v} {_TYPE_OF} {cls.n3()} }}"
+    return f"NOT EXISTS {{ {v} {TYPE_OF} {cls.n3()} }}"
 
 
 def datatype_violated(v: str, datatype: rdflib.term.Node, _graph: rdflib.Graph) -> str:
