@@ -159,6 +159,26 @@ def recommendation_turtle(rec: Recommendation) -> str:
 RECOMMENDATION_WRITERS = {"text": recommendation_text, "json": recommendation_json, "turtle": recommendation_turtle}
 
 
+def recommendations_text(recs: list[Recommendation]) -> str:
+    return "\n".join(recommendation_text(rec) for rec in recs)
+
+
+def recommendations_json(recs: list[Recommendation]) -> str:
+    """One patient: its object; several: an array of their objects, in input order."""
+    return to_json(recs[0].as_dict() if len(recs) == 1 else [rec.as_dict() for rec in recs])
+
+
+def recommendations_turtle(recs: list[Recommendation]) -> str:
+    # Each patient's derived facts are about its own nodes, so one graph holds them all.
+    merged = Recommendation(None, recs[0].validation, recs[0].now, recs[0].thresholds)
+    merged.derived = [triple for rec in recs for triple in rec.derived]
+    return recommendation_turtle(merged)
+
+
+# What `acr-kg recommend` writes for the patients it was given.
+BATCH_WRITERS = {"text": recommendations_text, "json": recommendations_json, "turtle": recommendations_turtle}
+
+
 # --- query results ---------------------------------------------------------------------------------
 
 def _cell(value) -> str:

@@ -164,3 +164,29 @@ def test_query_refuses_an_invalid_patient(cli):
 def test_query_list_shows_parameters(cli):
     result = cli("query", "--list")
     assert result.exit_code == 0 and "topic-ratings" in result.stdout and "--param topic=<integer>" in result.stdout
+
+
+def test_recommend_answers_several_patients_in_the_order_given(cli):
+    result = cli("recommend", EXAMPLES_DIR / "node-negative-after-therapy.ttl", EXAMPLES_DIR / "seed-patient.ttl",
+                 "--format", "json")
+    assert result.exit_code == 0
+    first, second = json.loads(result.stdout)
+    assert [(v["topic_id"], v["variant_number"]) for v in first["applicable"]] == [(235, 5)]
+    assert (235, 7) in [(v["topic_id"], v["variant_number"]) for v in second["applicable"]]
+
+
+def test_one_invalid_patient_among_several_exits_1_and_gets_no_recommendation(cli):
+    result = cli("recommend", EXAMPLES_DIR / "seed-patient.ttl", INVALID / "therapy-ends-before-start.ttl",
+                 "--format", "json")
+    assert result.exit_code == 1
+    valid, invalid = json.loads(result.stdout)
+    assert valid["valid"] and valid["applicable"]
+    assert not invalid["valid"] and invalid["applicable"] == [] and invalid["violations"]
+
+
+def test_one_unreadable_patient_among_several_prints_nothing(cli, tmp_path):
+    broken = tmp_path / "broken.ttl"
+    broken.write_text("this is not turtle")
+    result = cli("recommend", EXAMPLES_DIR / "seed-patient.ttl", broken)
+    assert result.exit_code == 2
+    assert result.stdout == "" and "broken.ttl" in result.stderr

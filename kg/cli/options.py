@@ -38,8 +38,18 @@ def format_option(writers: dict, default: str, help: str):
                         show_default=True, help=help)
 
 
-def patient_options(command):
-    """The options of every verb that evaluates one patient graph, in one place."""
-    for decorate in reversed((patient_argument, input_format_option, now_option, thresholds_option)):
-        command = decorate(command)
-    return command
+patients_argument = click.argument("patients", nargs=-1, required=True,
+                                   type=click.Path(dir_okay=False, allow_dash=True))
+
+
+def _evaluation_options(argument):
+    def decorate_all(command):
+        for decorate in reversed((argument, input_format_option, now_option, thresholds_option)):
+            command = decorate(command)
+        return command
+    return decorate_all
+
+
+# The argument and options of the verbs that evaluate one patient graph, or several.
+patient_options = _evaluation_options(patient_argument)
+patients_options = _evaluation_options(patients_argument)
