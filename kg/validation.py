@@ -305,8 +305,20 @@ def _sort_into(result: ValidationResult, issue: Issue) -> None:
 
 
 def _pyshacl_result(store: ox.Store) -> ValidationResult:
-    _conforms, report, _text = pyshacl.validate(
-        store, shacl_graph=shapes_graph(), inference="none", allow_warnings=True, advanced=True, abort_on_first=False)
+    def run(data):
+        return pyshacl.validate(data, shacl_graph=shapes_graph(), inference="none", allow_warnings=True,
+                                advanced=True, abort_on_first=False)[1]
+    try:
+        # On the Oxigraph store, pySHACL's SPARQL constraints get standard SPARQL semantics (rdflib's
+        # engine orders a string against a date, where the standard gives an error).
+        report = run(store)
+    except TypeError:
+        # pySHACL asks Oxigraph for the triples of a literal focus node, which Oxigraph refuses; such
+        # a graph is invalid anyway, and an rdflib copy lets pySHACL say why.
+        data = rdflib.Graph()
+        for quad in store:
+            data.add((_rdflib_term(quad.subject), _rdflib_term(quad.predicate), _rdflib_term(quad.object)))
+        report = run(data)
     result = ValidationResult(pyshacl_report=report)
     for node in report.subjects(RDF.type, SH.ValidationResult):
         path = report.value(node, SH.resultPath)

@@ -190,3 +190,13 @@ def test_one_unreadable_patient_among_several_prints_nothing(cli, tmp_path):
     result = cli("recommend", EXAMPLES_DIR / "seed-patient.ttl", broken)
     assert result.exit_code == 2
     assert result.stdout == "" and "broken.ttl" in result.stderr
+
+
+@pytest.mark.parametrize("engine", ["sparql", "pyshacl"])
+def test_a_literal_where_a_node_is_expected_is_a_violation_not_a_crash(cli, engine):
+    # Regression: pySHACL on the Oxigraph store raised TypeError for a literal focus node.
+    data = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace("acr:hasBreastCancer ex:cancer",
+                                                                    'acr:hasBreastCancer "the cancer"')
+    result = cli("validate", "-", "--engine", engine, input=data)
+    assert result.exit_code == 1
+    assert "the breast cancer must be a node typed acr:BreastCancer" in result.stdout
