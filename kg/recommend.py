@@ -117,7 +117,9 @@ class Recommender:
         return results
 
     def _load_batch(self, batch: list[PatientData], now: dt.date, thresholds: str) -> list[Recommendation]:
-        validations = validate_many([data.quads for data in batch], now, thresholds)
+        graphs = [data.quads for data in batch]
+        owners = node_owners(graphs)  # who holds each node: for validation results and derived facts
+        validations = validate_many(graphs, now, thresholds, owners=owners)
         results = []
         for data, validation in zip(batch, validations):
             patients = data.patients
@@ -131,7 +133,6 @@ class Recommender:
             return results  # fail safe: invalid data never reach the store
         self.backend.set_patient(itertools.chain.from_iterable(data.quads for data, _ in valid))
         self._predicates = {q.predicate.value for data, _ in valid for q in data.quads}
-        owners = node_owners([data.quads for data, _ in valid])
         params = {"derive-case": {"now": now}, "assess-nodes": {"thresholds": thresholds}}
         for name in DERIVATION:
             triples = self._run(name, **params.get(name, {}))
@@ -139,7 +140,7 @@ class Recommender:
             self._predicates.update(str(triple[1]) for triple in triples)
             for triple in triples:
                 for index in owners.get(to_oxigraph(triple[0]), ()):
-                    valid[index][1].derived.append(triple)
+                    results[index].derived.append(triple)
         return results
 
     def _run(self, name: str, **params):

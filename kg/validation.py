@@ -237,20 +237,21 @@ def validate(quads, now: dt.date, thresholds: str = "seed", engine: str = "sparq
     return validate_many([quads], now, thresholds, engine)[0]
 
 
-def validate_many(graphs: list, now: dt.date, thresholds: str = "seed", engine: str = "sparql") -> list[ValidationResult]:
+def validate_many(graphs: list, now: dt.date, thresholds: str = "seed", engine: str = "sparql",
+                  owners: dict | None = None) -> list[ValidationResult]:
     """Validate several patient graphs judged on the same date, in one pass of the compiled shapes.
 
-    The graphs must not share nodes (see ``node_owners``): each result is handed to the graph that
-    holds its focus node.
+    The graphs must not share nodes: each result is handed to the graph that holds its focus node
+    (``owners``: the caller's ``node_owners(graphs)``, if it has them already).
     """
     if engine == "pyshacl":
         results = [_pyshacl_result(data_graph(quads, now, thresholds)) for quads in graphs]
     elif engine == "sparql":
         found = compiled_shapes().run(data_graph(itertools.chain.from_iterable(graphs), now, thresholds))
-        owners = node_owners(graphs)
+        owners = node_owners(graphs) if owners is None else owners
         shares: list[list[ShapeResult]] = [[] for _ in graphs]
         for r in found:
-            for index in owners.get(r.focus, range(len(graphs))):  # unowned focus: reported to every graph
+            for index in _holders(r, owners, graphs):
                 shares[index].append(r)
         results = [_compiled_result(share) for share in shares]
     else:
@@ -264,6 +265,17 @@ def validate_many(graphs: list, now: dt.date, thresholds: str = "seed", engine: 
         result.violations = sorted(set(result.violations), key=key)
         result.warnings = sorted(set(result.warnings), key=key)
     return results
+
+
+def _holders(result: ShapeResult, owners: dict, graphs: list):
+    """The graphs a result belongs to: those holding its focus node. A literal focus (an object where a
+    node was expected) belongs to the graphs that state it as the object of a targeted predicate."""
+    if isinstance(result.focus, ox.Literal):
+        holders = [index for index, quads in enumerate(graphs)
+                   if any(q.object == result.focus and q.predicate.value in result.object_targets for q in quads)]
+    else:
+        holders = owners.get(result.focus)
+    return holders or range(len(graphs))  # held by none (e.g. the evaluation context): every graph
 
 
 def node_owners(graphs: list) -> dict:

@@ -159,8 +159,8 @@ def test_unknown_threshold_set_is_a_usage_error(recommender):
 
 
 def _batch_inputs() -> list:
-    """Every readable example, generated patients (some sharing IRIs, so they cannot share a store) and
-    two copies of the seed whose cancer is the same labelled blank node."""
+    """Every readable example, generated patients (some sharing IRIs, so they cannot share a store),
+    two copies of the seed whose cancer is the same labelled blank node, and a literal cancer."""
     inputs = []
     for path in sorted(EXAMPLES_DIR.rglob("*")):
         if path.suffix in (".ttl", ".jsonld"):
@@ -173,6 +173,9 @@ def _batch_inputs() -> list:
                for i in range(80)]
     seed = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace("ex:cancer", "_:cancer")
     inputs += [parse_patient(seed.encode(), "a.ttl"), parse_patient(seed.replace("ex:patient", "ex:twin").encode(), "b.ttl")]
+    # a literal where a node is expected: a focus node no graph owns as a node
+    literal = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace("acr:hasBreastCancer ex:cancer", 'acr:hasBreastCancer "x"')
+    inputs.append(parse_patient(literal.replace("patients/seed/", "patients/literal/").encode(), "c.ttl"))
     return inputs
 
 

@@ -1,6 +1,7 @@
 """Walk the shapes graph, write the constraints as UNION branches of a few SELECT queries, and run them."""
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -39,6 +40,9 @@ class Branch:
     path: rdflib.term.Node | None  # the shape's sh:path (an IRI or a path node)
     # A SPARQL constraint of a node shape that binds no ?value reports the focus node as the value.
     value_is_focus: bool = False
+    # The shape's sh:targetObjectsOf predicates: a literal focus node belongs to the graph that states it
+    # as the object of one of them.
+    object_targets: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class ShapeResult:
     message: str
     shape: rdflib.term.Node
     component: rdflib.URIRef
+    object_targets: frozenset[str] = frozenset()  # see Branch.object_targets
 
 
 class _Names:
@@ -109,7 +114,7 @@ class CompiledShapes:
             results.append(ShapeResult(
                 focus=row["this"], value=value, path=_result_path(row.get("path"), branch.path),
                 severity=branch.severity, message=_fill(branch.message, row), shape=branch.shape,
-                component=branch.component))
+                component=branch.component, object_targets=branch.object_targets))
         return results
 
 
@@ -152,6 +157,7 @@ class _Compiler:
         # (focus pattern, constraint pattern, kind) -> [(branch number, predicate or None)]
         self.groups: dict[tuple, list[tuple[int, rdflib.URIRef | None]]] = {}
         self.triggers: dict[str, frozenset[str] | None] = {}  # focus pattern -> see Pattern.triggers
+        self.object_targets: dict[str, frozenset[str]] = {}  # focus pattern -> see Branch.object_targets
         self.problems: list[str] = []
         self.message_variables: set[str] = set()
         self.prefixes = Prefixes()
@@ -164,7 +170,8 @@ class _Compiler:
 
     def targets(self, shape) -> str:
         graph, alternatives = self.graph, []
-        triggers = {str(p) for t in (SH.targetSubjectsOf, SH.targetObjectsOf) for p in graph.objects(shape, t)}
+        objects_of = frozenset(str(p) for p in graph.objects(shape, SH.targetObjectsOf))
+        triggers = {str(p) for p in graph.objects(shape, SH.targetSubjectsOf)} | objects_of
         always = any(True for t in (SH.targetClass, SH.targetNode) for _ in graph.objects(shape, t))
         for cls in graph.objects(shape, SH.targetClass):
             alternatives.append(f"{{ ?this {core.TYPE_OF} {cls.n3()} }}")
@@ -178,6 +185,7 @@ class _Compiler:
         # Repeated focus nodes are harmless: the query is SELECT DISTINCT.
         pattern = " UNION ".join(alternatives) if len(alternatives) == 1 else "{ " + " UNION ".join(alternatives) + " }"
         self.triggers[pattern] = None if always else frozenset(triggers)
+        self.object_targets[pattern] = objects_of
         return pattern
 
     def path(self, shape, node) -> str | None:
@@ -294,7 +302,7 @@ class _Compiler:
         """
         self.groups.setdefault((focus_pattern, pattern, kind if predicate is not None else len(self.branches)),
                                []).append((len(self.branches), predicate))
-        self.branches.append(branch)
+        self.branches.append(dataclasses.replace(branch, object_targets=self.object_targets[focus_pattern]))
 
     def flush(self) -> list[Pattern]:
         """One UNION branch per group: a group of one names its predicate; a larger group lists its
