@@ -279,16 +279,19 @@ def _holders(result: ShapeResult, owners: dict, graphs: list):
 
 
 def node_owners(graphs: list) -> dict:
-    """Each node (IRI or blank node) mentioned by the graphs -> the indexes of the graphs that mention it."""
-    owners: dict = {}
+    """Each node (IRI or blank node) of the graphs -> the indexes of the graphs that hold it: those that
+    state facts about it, else those that point to it. A graph that states something about a shared
+    term (acr:Female, say) then holds it alone, not the others that only use it as a value."""
+    subjects: dict = {}
+    objects: dict = {}
     for index, quads in enumerate(graphs):
         for quad in quads:
-            for term in (quad.subject, quad.object):
+            for term, holders in ((quad.subject, subjects), (quad.object, objects)):
                 if not isinstance(term, ox.Literal):
-                    holders = owners.setdefault(term, [])
-                    if not holders or holders[-1] != index:
-                        holders.append(index)
-    return owners
+                    indexes = holders.setdefault(term, [])
+                    if not indexes or indexes[-1] != index:
+                        indexes.append(index)
+    return objects | subjects
 
 
 def own_nodes(quads) -> set:

@@ -160,7 +160,8 @@ def test_unknown_threshold_set_is_a_usage_error(recommender):
 
 def _batch_inputs() -> list:
     """Every readable example, generated patients (some sharing IRIs, so they cannot share a store),
-    two copies of the seed whose cancer is the same labelled blank node, and a literal cancer."""
+    two copies of the seed whose cancer is the same labelled blank node, a literal cancer, and a graph
+    that states a fact about a term of our vocabulary."""
     inputs = []
     for path in sorted(EXAMPLES_DIR.rglob("*")):
         if path.suffix in (".ttl", ".jsonld"):
@@ -176,6 +177,9 @@ def _batch_inputs() -> list:
     # a literal where a node is expected: a focus node no graph owns as a node
     literal = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace("acr:hasBreastCancer ex:cancer", 'acr:hasBreastCancer "x"')
     inputs.append(parse_patient(literal.replace("patients/seed/", "patients/literal/").encode(), "c.ttl"))
+    # a statement about a term of our vocabulary, which other patients mention too
+    about_vocabulary = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace("patients/seed/", "patients/odd/")
+    inputs.append(parse_patient((about_vocabulary + "\nacr:Female acr:hasCurrentOrder ex:order .\n").encode(), "d.ttl"))
     return inputs
 
 
