@@ -145,20 +145,6 @@ def recommendation_text(rec: Recommendation) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def recommendation_json(rec: Recommendation) -> str:
-    return to_json(rec.as_dict())
-
-
-def recommendation_turtle(rec: Recommendation) -> str:
-    """The patient's derived facts (case aspects, matched variants, node readings) as RDF."""
-    triples = [ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)) for s, p, o in rec.derived]
-    return ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes={
-        "acr": "https://w3id.org/acr-kg/ontology/", "acrkb": "https://w3id.org/acr-kg/kb/"}).decode()
-
-
-RECOMMENDATION_WRITERS = {"text": recommendation_text, "json": recommendation_json, "turtle": recommendation_turtle}
-
-
 def recommendations_text(recs: list[Recommendation]) -> str:
     return "\n".join(recommendation_text(rec) for rec in recs)
 
@@ -169,14 +155,15 @@ def recommendations_json(recs: list[Recommendation]) -> str:
 
 
 def recommendations_turtle(recs: list[Recommendation]) -> str:
-    # Each patient's derived facts are about its own nodes, so one graph holds them all.
-    merged = Recommendation(None, recs[0].validation, recs[0].now, recs[0].thresholds)
-    merged.derived = [triple for rec in recs for triple in rec.derived]
-    return recommendation_turtle(merged)
+    """The patients' derived facts (case aspects, matched variants, node readings) as RDF; each
+    patient's facts are about its own nodes, so one graph holds them all."""
+    triples = [ox.Triple(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)) for rec in recs for s, p, o in rec.derived]
+    return ox.serialize(triples, format=ox.RdfFormat.TURTLE, prefixes={
+        "acr": "https://w3id.org/acr-kg/ontology/", "acrkb": "https://w3id.org/acr-kg/kb/"}).decode()
 
 
 # What `acr-kg recommend` writes for the patients it was given.
-BATCH_WRITERS = {"text": recommendations_text, "json": recommendations_json, "turtle": recommendations_turtle}
+RECOMMENDATION_WRITERS = {"text": recommendations_text, "json": recommendations_json, "turtle": recommendations_turtle}
 
 
 # --- query results ---------------------------------------------------------------------------------

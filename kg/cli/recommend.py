@@ -9,12 +9,12 @@ from kg.cli.options import format_option, patients_options
 from kg.errors import UsageError
 from kg.patient import read_patient
 from kg.recommend import Recommender
-from kg.render import BATCH_WRITERS
+from kg.render import RECOMMENDATION_WRITERS
 
 
 @click.command("recommend")
 @patients_options
-@format_option(BATCH_WRITERS, "text", "Text for clinicians, JSON (an array for several patients), or the derived facts as Turtle.")
+@format_option(RECOMMENDATION_WRITERS, "text", "Text for clinicians, JSON (an array for several patients), or the derived facts as Turtle.")
 def command(patients, input_format, now, thresholds, output_format):
     """Recommend imaging for each PATIENT (Turtle or JSON-LD file, or - for stdin).
 
@@ -27,5 +27,5 @@ def command(patients, input_format, now, thresholds, output_format):
         raise UsageError("stdin (-) can be given only once")
     data = [read_patient(patient, input_format) for patient in patients]  # all read before any answer
     results = Recommender().recommend_many(data, now=now, thresholds=thresholds)
-    click.echo(BATCH_WRITERS[output_format](results), nl=False)
+    click.echo(RECOMMENDATION_WRITERS[output_format](results), nl=False)
     sys.exit(0 if all(result.valid for result in results) else 1)
