@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kg.patient import parse_patient  # noqa: E402
+from kg.input.reader import parse_patient  # noqa: E402
 from kg.recommend import Recommender  # noqa: E402
 from kg.store import RdflibStore  # noqa: E402
 from kg.synthetic import case_turtle, random_case  # noqa: E402

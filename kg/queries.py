@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from kg.errors import UsageError
-from kg.paths import QUERIES_DIR
+from kg.resources import queries_dir
 from kg.store import IRI, Value
 
 _PARAM = re.compile(r"^#\s*@param\s+(\w+)\s+(\w+)\s*(.*)$")
@@ -70,7 +70,7 @@ class NamedQuery:
 
 
 def _read(path: Path) -> NamedQuery:
-    name = path.relative_to(QUERIES_DIR).with_suffix("").as_posix()
+    name = path.relative_to(queries_dir()).with_suffix("").as_posix()
     text = path.read_text(encoding="utf-8")
     comments = [line for line in text.splitlines() if line.startswith("#")]
     description = comments[0].lstrip("# ").strip() if comments else ""
@@ -90,7 +90,7 @@ def _read(path: Path) -> NamedQuery:
 @lru_cache(maxsize=None)
 def catalogue() -> dict[str, NamedQuery]:
     """Every named query; subfolders give a prefix (queries/qc/x.rq is 'qc/x')."""
-    return {query.name: query for query in map(_read, sorted(QUERIES_DIR.rglob("*.rq")))}
+    return {query.name: query for query in map(_read, sorted(queries_dir().rglob("*.rq")))}
 
 
 def get(name: str) -> NamedQuery:

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from kg.cli import main
-from kg.paths import EXAMPLES_DIR
-from kg.patient import read_patient
+from locations import EXAMPLES_DIR
+from kg.input.reader import read_patient
 from kg.recommend import Recommender
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from kg import queries
-from kg.paths import EXAMPLES_DIR
-from kg.patient import read_patient
+from locations import EXAMPLES_DIR
+from kg.input.reader import read_patient
 from kg.recommend import Recommender
 from kg.store import EmbeddedStore, RdflibStore, RemoteEndpoint, _knowledge_base_nquads
 

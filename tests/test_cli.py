@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from kg.paths import EXAMPLES_DIR
+from locations import EXAMPLES_DIR
 
 INVALID = EXAMPLES_DIR / "invalid"
 

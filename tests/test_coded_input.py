@@ -1,8 +1,8 @@
 """Coded patient input: SNOMED CT, ICD-10-CM, LOINC and NCIt codes give the same answer as our IRIs."""
 from __future__ import annotations
 
-from kg.paths import EXAMPLES_DIR
-from kg.patient import parse_patient
+from locations import EXAMPLES_DIR
+from kg.input.reader import parse_patient
 
 
 def recommend_text(recommender, text: str) -> dict:

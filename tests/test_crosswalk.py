@@ -6,7 +6,7 @@ import json
 import pytest
 
 from kg import queries
-from kg.crosswalk import lookup
+from kg.terminology.crosswalk import lookup
 from kg.store import IRI, EmbeddedStore, RdflibStore
 
 ACR = "https://w3id.org/acr-kg/ontology/"

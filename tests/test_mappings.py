@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import rdflib
 
-from kg import mappings
-from kg.mappings import MAPPINGS_FILE, code_index, load, mappings_turtle, qc, typed_entities
-from kg.paths import ACR, ACRKB, KB_DIR
+from kg.terminology import mappings
+from kg.terminology.mappings import MAPPINGS_FILE, code_index, load, mappings_turtle, qc, typed_entities
+from locations import KB_DIR
+from kg.terms import ACR, ACRKB
 from kg.store import EmbeddedStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "terminology.md"

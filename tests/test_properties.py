@@ -7,7 +7,7 @@ import random
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from kg.patient import parse_patient
+from kg.input.reader import parse_patient
 from kg.synthetic import FAULTS, case_turtle, random_case, variant_7_applies
 
 NOW = dt.date(2026, 11, 20)

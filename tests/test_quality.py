@@ -12,11 +12,13 @@ import pytest
 import rdflib
 from click.testing import CliRunner
 
-from kg import build
+from kg.kb import build
 from kg.cli import main
-from kg.paths import ACR, ACRKB, KB_DIR, ONTOLOGY_DIR, ROOT, ontology_files
-from kg.populations import populations_turtle
-from kg.quality import load_qc_checks
+from locations import KB_DIR, ONTOLOGY_DIR, ROOT
+from kg.terms import ACR, ACRKB
+from kg.resources import ontology_files
+from kg.kb.populations import populations_turtle
+from kg.kb.quality import load_qc_checks
 from kg.store import EmbeddedStore
 
 DCTERMS = rdflib.Namespace("http://purl.org/dc/terms/")

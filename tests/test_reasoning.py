@@ -7,8 +7,10 @@ import shutil
 import pytest
 
 from kg.errors import UsageError
-from kg.paths import ACR, ACRKB, KB_DIR, ONTOLOGY_DIR, ontology_files
-from kg.reasoning import InconsistentOntology, Reasoner
+from locations import KB_DIR, ONTOLOGY_DIR
+from kg.terms import ACR, ACRKB
+from kg.resources import ontology_files
+from kg.kb.reasoning import InconsistentOntology, Reasoner
 
 SEED_SCENARIO = {
     ACR + "ageGroup": ACR + "Adult",

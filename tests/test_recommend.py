@@ -7,8 +7,8 @@ import pytest
 
 from kg import queries
 from kg.errors import AcrKgError
-from kg.paths import EXAMPLES_DIR
-from kg.patient import parse_patient, read_patient
+from locations import EXAMPLES_DIR
+from kg.input.reader import parse_patient, read_patient
 from kg.recommend import Recommender
 from kg.synthetic import case_turtle, random_case
 
@@ -151,8 +151,8 @@ def test_palpable_node_with_normal_ultrasound_escalates_to_tumour_board(recommen
 
 def test_unknown_threshold_set_is_a_usage_error(recommender):
     from kg.errors import UsageError
-    from kg.paths import EXAMPLES_DIR
-    from kg.patient import read_patient
+    from locations import EXAMPLES_DIR
+    from kg.input.reader import read_patient
 
     with pytest.raises(UsageError, match="unknown threshold set 'z1071'.*acr, seed"):
         recommender.recommend(read_patient(EXAMPLES_DIR / "seed-patient.ttl"), thresholds="z1071")

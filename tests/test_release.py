@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from kg.cli import main
 from kg.errors import UsageError
-from kg.paths import ACR, ACRKB, ONTOLOGY_IRI
-from kg.release import RELEASE_FILES, merged_ontology, release
+from kg.terms import ACR, ACRKB, ONTOLOGY_IRI
+from kg.kb.release import RELEASE_FILES, merged_ontology, release
 
 OWL = rdflib.OWL
 

@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 from rdflib.namespace import SH
 
 from kg.errors import AcrKgError
-from kg.paths import EXAMPLES_DIR
-from kg.patient import parse_patient
-from kg.shacl import UnsupportedShape, compile_shapes
+from locations import EXAMPLES_DIR
+from kg.input.reader import parse_patient
+from kg.validate.compiled import UnsupportedShape, compile_shapes
 from kg.synthetic import case_turtle, random_case
-from kg.validation import validate
+from kg.validate import validate
 
 NOW = dt.date(2026, 11, 20)
 
@@ -94,7 +94,7 @@ def test_a_shape_without_targets_is_not_validated_on_its_own():
 
 def test_every_constraint_of_the_patient_shapes_has_its_own_message():
     # Messages then never depend on the engine's defaults. Members of sh:xone report through their parent.
-    from kg.validation import shapes_graph
+    from kg.validate import shapes_graph
 
     shapes = shapes_graph()
     parameters = {SH["class"], SH.datatype, SH.nodeKind, SH["in"], SH.minCount, SH.maxCount, SH.minInclusive,

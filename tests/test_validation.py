@@ -5,9 +5,9 @@ import datetime as dt
 
 import pytest
 
-from kg.paths import EXAMPLES_DIR
-from kg.patient import parse_patient
-from kg.validation import validate
+from locations import EXAMPLES_DIR
+from kg.input.reader import parse_patient
+from kg.validate import validate
 
 NOW = dt.date(2026, 11, 20)
 KB = "https://w3id.org/acr-kg/kb/"

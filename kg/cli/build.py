@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from kg.build import stale_files, write_all
+from kg.kb.build import stale_files, write_all
 
 
 @click.command("build")

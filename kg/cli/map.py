@@ -6,7 +6,7 @@ import json
 import click
 
 from kg.cli.options import backend_option
-from kg.crosswalk import Answer, Concept, Link, lookup
+from kg.terminology.crosswalk import Answer, Concept, Link, lookup
 from kg.store import open_backend
 
 # What each SKOS predicate says about the code, read from our concept's side.

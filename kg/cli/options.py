@@ -5,7 +5,7 @@ import datetime as dt
 
 import click
 
-from kg.patient import FORMATS
+from kg.input.reader import FORMATS
 
 
 def _date(_ctx, _param, value):

@@ -8,9 +8,9 @@ import click
 from kg import queries
 from kg.cli.options import backend_option, format_option, input_format_option, now_option, thresholds_option
 from kg.errors import UsageError
-from kg.patient import read_patient
+from kg.input.reader import read_patient
 from kg.recommend import Recommender
-from kg.render import ROWS_WRITERS, validation_text
+from kg.output import ROWS_WRITERS, validation_text
 from kg.store import open_backend
 
 

@@ -7,9 +7,9 @@ import click
 
 from kg.cli.options import format_option, patients_options
 from kg.errors import UsageError
-from kg.patient import read_patient
+from kg.input.reader import read_patient
 from kg.recommend import Recommender
-from kg.render import RECOMMENDATION_WRITERS
+from kg.output import RECOMMENDATION_WRITERS
 
 
 @click.command("recommend")

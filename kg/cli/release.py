@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kg.release import release
+from kg.kb.release import release
 
 
 @click.command("release")

@@ -6,10 +6,10 @@ import sys
 import click
 
 from kg.cli.options import format_option, patient_options
-from kg.patient import read_patient
+from kg.input.reader import read_patient
 from kg.recommend import evaluation_date
-from kg.render import VALIDATION_WRITERS
-from kg.validation import ENGINES, validate
+from kg.output import VALIDATION_WRITERS
+from kg.validate import ENGINES, validate
 
 
 @click.command("validate")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import rdflib
 from rdflib.namespace import OWL, RDF, RDFS
 
-from kg.paths import ACR, ONTOLOGY_DIR
+from kg.resources import ontology_dir
+from kg.terms import ACR
 
 HEADER = """\
 # GENERATED FILE: do not edit. `acr-kg build` writes it from the ontology: for each coded property of
@@ -32,7 +33,7 @@ def _curie(iri: str) -> str:
 
 def value_set_shapes(graph: rdflib.Graph) -> str:
     """Turtle: one node shape per coded property of the patient vocabulary, its values as sh:in."""
-    patient = rdflib.Graph().parse(ONTOLOGY_DIR / "patient.ttl", format="turtle")
+    patient = rdflib.Graph().parse(ontology_dir() / "patient.ttl", format="turtle")
     blocks = [HEADER]
     for prop in sorted(set(patient.subjects(RDF.type, OWL.ObjectProperty))):
         value_set = graph.value(prop, RDFS.range)

@@ -23,7 +23,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from kg.errors import EndpointError, UsageError
-from kg.paths import ontology_files
+from kg.resources import ontology_files
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 PATIENT_GRAPH = "urn:acr-kg:graph:patient"

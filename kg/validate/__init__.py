@@ -17,11 +17,12 @@ import pyshacl
 import rdflib
 from rdflib.namespace import RDF, RDFS, SH
 
-from kg.coding import code_namespaces
+from kg.input.coding import code_namespaces
 from kg.errors import UsageError
 from kg.issues import Issue
-from kg.paths import ACR, ONTOLOGY_DIR, RDF_TYPE, SHAPES_DIR
-from kg.shacl import CompiledShapes, ShapeResult, compile_shapes
+from kg.resources import ontology_dir, shapes_dir
+from kg.terms import ACR, RDF_TYPE
+from kg.validate.compiled import CompiledShapes, ShapeResult, compile_shapes
 from kg.store import XSD, EmbeddedStore, to_oxigraph
 
 PATIENT_SHAPES = ("patient.ttl", "value-sets.ttl", "pitfalls.ttl")
@@ -58,7 +59,7 @@ class ValidationResult:
 def shapes_graph(names: tuple[str, ...] = PATIENT_SHAPES) -> rdflib.Graph:
     graph = rdflib.Graph()
     for name in names:
-        graph.parse(SHAPES_DIR / name, format="turtle")
+        graph.parse(shapes_dir() / name, format="turtle")
     return graph
 
 
@@ -174,7 +175,7 @@ def input_vocabulary() -> tuple[frozenset, frozenset]:
     stating it in the input would bypass the derivation or change the criteria.
     """
     store = ox.Store()
-    store.load(path=str(ONTOLOGY_DIR / "patient.ttl"), format=ox.RdfFormat.TURTLE)
+    store.load(path=str(ontology_dir() / "patient.ttl"), format=ox.RdfFormat.TURTLE)
 
     def declared(kinds: str) -> frozenset:
         query = f"SELECT DISTINCT ?s WHERE {{ ?s a ?k VALUES ?k {{ {kinds} }} FILTER(isIRI(?s)) }}"

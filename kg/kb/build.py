@@ -16,10 +16,10 @@ import rdflib
 from rdflib.plugins.parsers.notation3 import BadSyntax
 
 from kg.errors import InputError
-from kg.paths import ROOT, ontology_files
-from kg.mappings import mappings_turtle
-from kg.populations import populations_turtle
-from kg.value_sets import value_set_shapes
+from kg.resources import data_root, ontology_files
+from kg.terminology.mappings import mappings_turtle
+from kg.kb.populations import populations_turtle
+from kg.kb.value_sets import value_set_shapes
 
 
 def parse_files(files: Iterable[Path]) -> rdflib.Graph:
@@ -37,7 +37,7 @@ def parse_files(files: Iterable[Path]) -> rdflib.Graph:
 
 def source_files() -> list[Path]:
     """The ontology files that are written by hand (every ontology file that is not generated)."""
-    generated = {(ROOT / relative).resolve() for relative in GENERATED}
+    generated = {(data_root() / relative).resolve() for relative in GENERATED}
     return [p for p in ontology_files() if p.resolve() not in generated]
 
 
@@ -61,7 +61,7 @@ def generate() -> dict[str, str]:
     return {relative: make() for relative, make in GENERATED.items()}
 
 
-def stale_files(root: Path = ROOT) -> list[str]:
+def stale_files(root: Path = data_root()) -> list[str]:
     """Relative paths of generated files that are missing or differ from what `acr-kg build` would write."""
     stale = []
     for relative, text in generate().items():
@@ -71,7 +71,7 @@ def stale_files(root: Path = ROOT) -> list[str]:
     return stale
 
 
-def write_all(root: Path = ROOT) -> list[str]:
+def write_all(root: Path = data_root()) -> list[str]:
     """Write every generated file; return the relative paths whose content changed."""
     changed = []
     for relative, text in generate().items():

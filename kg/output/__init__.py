@@ -14,7 +14,7 @@ import pyoxigraph as ox
 
 from kg.recommend import Recommendation
 from kg.store import BNode, IRI, Rows, to_oxigraph
-from kg.validation import ValidationResult
+from kg.validate import ValidationResult
 
 
 def _json_default(value):

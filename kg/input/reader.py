@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from kg.coding import normalize_codes
+from kg.input.coding import normalize_codes
 from kg.errors import InputError
-from kg.validation import patients_in
+from kg.validate import patients_in
 
 OWL_IMPORTS = "http://www.w3.org/2002/07/owl#imports"
 

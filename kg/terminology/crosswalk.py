@@ -12,8 +12,9 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from kg.errors import UsageError
-from kg.mappings import MATCH_PREDICATES, TERMINOLOGIES, Mapping, MappingSet, load
-from kg.paths import ACR, ACRKB, ROOT
+from kg.terminology.mappings import MATCH_PREDICATES, TERMINOLOGIES, Mapping, MappingSet, load
+from kg.resources import data_root
+from kg.terms import ACR, ACRKB
 from kg.store import IRI, Backend, EmbeddedStore
 
 _PREFIXES = f"""PREFIX acr:  <{ACR}>
@@ -161,7 +162,7 @@ def lookup(text: str, mapping_set: MappingSet | None = None, backend: Backend | 
     mapping_set = mapping_set or load()
     iri, curie = resolve(text, mapping_set)
     backend = backend or EmbeddedStore()
-    where = mapping_set.path.relative_to(ROOT) if mapping_set.path.is_relative_to(ROOT) else mapping_set.path
+    where = mapping_set.path.relative_to(data_root()) if mapping_set.path.is_relative_to(data_root()) else mapping_set.path
 
     if iri.startswith((ACR, ACRKB)):
         rows = [m for m in mapping_set.mappings if mapping_set.expand(m.subject_id) == iri]

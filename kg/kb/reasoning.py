@@ -25,9 +25,10 @@ import owlready2
 import rdflib
 from rdflib.namespace import OWL, RDF, RDFS
 
-from kg.build import parse_files
+from kg.kb.build import parse_files
 from kg.errors import AcrKgError, QualityCheckFailed, UsageError
-from kg.paths import ACR, ontology_files
+from kg.resources import ontology_files
+from kg.terms import ACR
 
 # The merged ontology needs far less; CI machines have 2 cores and little to spare.
 JAVA_MEMORY_MB = 1000

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from kg import queries
 from kg.errors import UsageError
 from kg.issues import Issue
-from kg.paths import ACR
-from kg.patient import PatientData
+from kg.terms import ACR
+from kg.input.reader import PatientData
 from kg.store import Backend, EmbeddedStore, to_oxigraph
-from kg.validation import ValidationResult, node_owners, own_nodes, threshold_set_keys, validate_many
+from kg.validate import ValidationResult, node_owners, own_nodes, threshold_set_keys, validate_many
 
 # Enrichment queries, in order: each one's triples are added to the patient graph before the next runs.
 DERIVATION = ("derive-case", "match-variants", "assess-nodes", "ultrasound-result")

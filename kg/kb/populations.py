@@ -14,7 +14,7 @@ import rdflib
 from rdflib.namespace import RDF, RDFS
 
 from kg.errors import InputError
-from kg.paths import ACR, ACRKB
+from kg.terms import ACR, ACRKB
 
 _ACR = rdflib.Namespace(ACR)
 

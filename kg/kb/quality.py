@@ -18,16 +18,17 @@ import pyshacl
 import rdflib
 from rdflib.namespace import RDF, SH
 
-from kg import mappings
-from kg.build import parse_files
+from kg.terminology import mappings
+from kg.kb.build import parse_files
 from kg.errors import InputError
-from kg.paths import ONTOLOGY_DIR, ONTOLOGY_IRI, QUERIES_DIR, ROOT, SHAPES_DIR, ontology_files
-from kg.reasoning import Consistency, Reasoner
+from kg.resources import data_root, ontology_dir, ontology_files, queries_dir, shapes_dir
+from kg.terms import ONTOLOGY_IRI
+from kg.kb.reasoning import Consistency, Reasoner
 from kg.store import EmbeddedStore
 
 LEVELS = ("ERROR", "WARN", "INFO")
-KB_SHAPES = SHAPES_DIR / "kb.ttl"
-QC_DIR = QUERIES_DIR / "qc"
+KB_SHAPES = shapes_dir() / "kb.ttl"
+QC_DIR = queries_dir() / "qc"
 
 _SEVERITY = {SH.Violation: "ERROR", SH.Warning: "WARN", SH.Info: "INFO"}
 _PREFIXES = {
@@ -102,7 +103,7 @@ def files_with_kb_dir(kb_dir: Path) -> list[Path]:
     kb_files = sorted(Path(kb_dir).glob("*.ttl"))
     if not kb_files:
         raise InputError("no Turtle files (*.ttl) in the knowledge base directory", source=str(kb_dir))
-    return [p for p in ontology_files() if p.parent == ONTOLOGY_DIR] + kb_files
+    return [p for p in ontology_files() if p.parent == ontology_dir()] + kb_files
 
 
 _HEADER = re.compile(r"^#\s*(level|description):\s*(.*?)\s*$", re.MULTILINE)
@@ -179,7 +180,7 @@ def run_qc(files: list[Path], checks: Iterable[QcCheck]) -> list[Finding]:
 def run_mapping_qc(files: list[Path]) -> list[Finding]:
     """The mapping set's own checks (kg.mappings.qc), as report rows naming the file and line."""
     mapping_set = mappings.load()
-    where = mapping_set.path.relative_to(ROOT) if mapping_set.path.is_relative_to(ROOT) else mapping_set.path
+    where = mapping_set.path.relative_to(data_root()) if mapping_set.path.is_relative_to(data_root()) else mapping_set.path
     return [Finding(f.level, "sssom-mapping-set", f"{where}:{f.row}", f.message)
             for f in mappings.qc(mapping_set, mappings.typed_entities(files))]
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import rdflib
 from rdflib.namespace import OWL
 
-from kg.build import parse_files, stale_files
+from kg.kb.build import parse_files, stale_files
 from kg.errors import AcrKgError, QualityCheckFailed, UsageError
-from kg.paths import ONTOLOGY_IRI, ontology_files
+from kg.resources import ontology_files
+from kg.terms import ONTOLOGY_IRI
 
 # file name -> rdflib format
 RELEASE_FILES = {"acr-kg.ttl": "turtle", "acr-kg.owl": "xml", "acr-kg.jsonld": "json-ld"}

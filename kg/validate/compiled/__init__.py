@@ -8,6 +8,6 @@ Oxigraph validates one patient or a thousand in one pass. The compiler covers th
 refuses any other by name rather than skip it. pySHACL stays the reference engine: the tests compare
 the two on every example and on generated patients.
 """
-from kg.shacl.compiler import CompiledShapes, ShapeResult, UnsupportedShape, compile_shapes
+from kg.validate.compiled.compiler import CompiledShapes, ShapeResult, UnsupportedShape, compile_shapes
 
 __all__ = ["CompiledShapes", "ShapeResult", "UnsupportedShape", "compile_shapes"]

@@ -11,8 +11,8 @@ from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
 
 from kg.errors import AcrKgError
-from kg.shacl import core
-from kg.shacl.sparql import Prefixes, select_subquery
+from kg.validate.compiled import core
+from kg.validate.compiled.sparql import Prefixes, select_subquery
 
 _TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
 # Parameters the compiler reads itself; anything else in the sh: namespace on a shape is refused.

@@ -16,9 +16,10 @@ import pyoxigraph as ox
 import yaml
 
 from kg.errors import InputError
-from kg.paths import ACR, ACRKB, ONTOLOGY_DIR, ontology_files
+from kg.resources import mappings_file, ontology_dir, ontology_files
+from kg.terms import ACR, ACRKB
 
-MAPPINGS_FILE = ONTOLOGY_DIR / "mappings" / "acr-kg.sssom.tsv"
+MAPPINGS_FILE = mappings_file()
 
 SKOS = "http://www.w3.org/2004/02/skos/core#"
 MATCH_PREDICATES = ("skos:exactMatch", "skos:closeMatch", "skos:broadMatch", "skos:narrowMatch")

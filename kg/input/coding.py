@@ -13,8 +13,8 @@ from functools import lru_cache
 import pyoxigraph as ox
 
 from kg.issues import Issue
-from kg.mappings import code_index, load, terminology_namespaces
-from kg.paths import RDF_TYPE
+from kg.terminology.mappings import code_index, load, terminology_namespaces
+from kg.terms import RDF_TYPE
 from kg.store import EmbeddedStore
 
 
