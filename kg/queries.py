@@ -4,6 +4,8 @@ A query file starts with comment lines: the first is its one-line description, a
 ``# @param NAME TYPE DESCRIPTION`` line declares a parameter, written ``$NAME`` in the query body.
 A ``# @needs PREDICATE`` line says that the query has no answer unless the data hold a triple with that
 predicate; the recommender then skips it for patients without one (a test checks each such claim).
+Queries under ``queries/internal/`` serve the toolkit itself (reading the context of a validation, the
+labels of variants); they are not part of the catalogue users browse.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from pathlib import Path
 
 from kg.errors import UsageError
 from kg.resources import queries_dir
-from kg.store import IRI, Value
+from kg.store import IRI, Value, to_oxigraph
+
+INTERNAL = "internal"
 
 _PARAM = re.compile(r"^#\s*@param\s+(\w+)\s+(\w+)\s*(.*)$")
 _NEEDS = re.compile(r"^#\s*@needs\s+(\w*):(\S+)\s*$")
@@ -64,7 +68,8 @@ class NamedQuery:
             param = declared[key]
             try:
                 values[key] = _PARSERS[param.type](text)
-            except (ValueError, InvalidOperation, KeyError):
+                to_oxigraph(values[key])  # an IRI must be an IRI, a number finite, before it reaches a query
+            except (ValueError, InvalidOperation, KeyError, UsageError):
                 raise UsageError(f"parameter {key}={text!r} is not a valid {param.type}") from None
         return values
 
@@ -88,9 +93,18 @@ def _read(path: Path) -> NamedQuery:
 
 
 @lru_cache(maxsize=None)
-def catalogue() -> dict[str, NamedQuery]:
-    """Every named query; subfolders give a prefix (queries/qc/x.rq is 'qc/x')."""
+def _all() -> dict[str, NamedQuery]:
     return {query.name: query for query in map(_read, sorted(queries_dir().rglob("*.rq")))}
+
+
+def catalogue() -> dict[str, NamedQuery]:
+    """Every named query for users; subfolders give a prefix (queries/qc/x.rq is 'qc/x')."""
+    return {name: query for name, query in _all().items() if not name.startswith(INTERNAL + "/")}
+
+
+def internal(name: str) -> NamedQuery:
+    """A query of queries/internal/, used by the toolkit itself."""
+    return _all()[f"{INTERNAL}/{name}"]
 
 
 def get(name: str) -> NamedQuery:

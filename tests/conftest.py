@@ -8,21 +8,21 @@ from click.testing import CliRunner
 
 from kg.cli import main
 from locations import EXAMPLES_DIR
-from kg.input.reader import read_patient
-from kg.recommend import Recommender
+from kg.input import read_patient
+from kg.recommend import Engine
 
 
 @pytest.fixture(scope="session")
-def recommender() -> Recommender:
-    return Recommender()
+def recommender() -> Engine:
+    """One engine for the whole run: it is immutable and safe to share."""
+    return Engine()
 
 
 @pytest.fixture(scope="session")
 def recommend_example(recommender):
     """Recommend for an example file by name; returns the JSON-shaped dict."""
     def run(name: str, **kwargs) -> dict:
-        return json.loads(json.dumps(recommender.recommend(read_patient(EXAMPLES_DIR / name), **kwargs).as_dict(),
-                                     default=str))
+        return json.loads(json.dumps(recommender.recommend(read_patient(EXAMPLES_DIR / name), **kwargs).as_dict()))
     return run
 
 

@@ -15,15 +15,17 @@ import pytest
 from kg import queries
 from locations import EXAMPLES_DIR
 from kg.input.reader import read_patient
-from kg.recommend import Recommender
-from kg.store import EmbeddedStore, RdflibStore, RemoteEndpoint, _knowledge_base_nquads
+from kg.recommend import Engine
+from kg.store import EmbeddedStore, knowledge_base_nquads
+from kg.store.reference import RdflibStore
+from kg.store.remote import RemoteEndpoint
 
 VALID_EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.glob("*.ttl"))
 
 
 @pytest.fixture(scope="module")
 def rdflib_recommender():
-    return Recommender(RdflibStore())
+    return Engine(backend="rdflib")
 
 
 @pytest.mark.parametrize("name", VALID_EXAMPLES)
@@ -60,7 +62,7 @@ def oxigraph_server(tmp_path_factory):
                 time.sleep(0.1)
         else:
             pytest.fail(f"oxigraph serve did not start: {process.stderr.read1().decode()}")
-        upload = urllib.request.Request(f"{base}/store?default", data=_knowledge_base_nquads(), method="POST",
+        upload = urllib.request.Request(f"{base}/store?default", data=knowledge_base_nquads(), method="POST",
                                         headers={"Content-Type": "application/n-quads"})
         urllib.request.urlopen(upload, timeout=30).read()
         yield f"{base}/query"
@@ -80,7 +82,7 @@ def test_remote_endpoint_answers_like_the_embedded_store(oxigraph_server):
 def test_cli_query_against_the_endpoint(cli, oxigraph_server):
     result = cli("query", "topic-ratings", "--param", "topic=286", "--backend", oxigraph_server, "--format", "json")
     assert result.exit_code == 0, result.stderr
-    assert len(json.loads(result.stdout)["rows"]) == 5
+    assert len(json.loads(result.stdout)["rows"]) == 10
 
 
 def test_unreachable_endpoint_is_a_clear_error(cli):
@@ -93,4 +95,4 @@ def test_remote_endpoint_is_read_only_for_patients(oxigraph_server):
     from kg.errors import UsageError
 
     with pytest.raises(UsageError, match="read-only"):
-        Recommender(RemoteEndpoint(oxigraph_server)).recommend(read_patient(EXAMPLES_DIR / "seed-patient.ttl"))
+        Engine(backend=oxigraph_server)

@@ -128,10 +128,10 @@ def test_evaluation_date_is_a_parameter(cli):
 @pytest.mark.parametrize("output_format, check", [
     ("json", lambda out: json.loads(out)["rows"][0]["label"] == "US axilla"),
     ("csv", lambda out: out.splitlines()[0].startswith("patient,variant,rating") and "US axilla" in out),
-    ("table", lambda out: "US axilla" in out and "(14 rows)" in out),
+    ("table", lambda out: "US axilla" in out and "(19 rows)" in out),
 ])
 def test_query_verb_runs_a_named_query_on_a_loaded_patient(cli, output_format, check):
-    # 9 ratings of 235 V7 and 5 of 286 V9 once the patient is validated, derived and matched
+    # 9 ratings of 235 V7 and 10 of 286 V9 once the patient is validated, derived and matched
     result = cli("query", "variant-ratings", "--patient", EXAMPLES_DIR / "seed-patient.ttl", "--format", output_format)
     assert result.exit_code == 0, result.stderr
     assert check(result.stdout)
@@ -149,7 +149,9 @@ def test_query_verb_with_a_parameter(cli):
     (("query", "topic-ratings"), "needs --param topic="),
     (("query", "topic-ratings", "--param", "topic=abc"), "not a valid integer"),
     (("query", "topic-ratings", "--param", "topic=235", "--param", "x=1"), "has no parameter x"),
-    (("query", "derive-case", "--param", "now=2026-01-01"), "CONSTRUCT query"),
+    (("query", "derive-case", "--param", "now=2026-01-01"), "has no parameter now"),
+    (("query", "derive-case", "--format", "csv"), "use --format turtle"),
+    (("query", "topic-ratings", "--param", "topic=235", "--format", "turtle"), "is a SELECT query"),
 ])
 def test_query_usage_errors_exit_2(cli, args, message):
     result = cli(*args)

@@ -7,7 +7,8 @@ import pytest
 
 from kg import queries
 from kg.terminology.crosswalk import lookup
-from kg.store import IRI, EmbeddedStore, RdflibStore
+from kg.store import IRI, EmbeddedStore
+from kg.store.reference import RdflibStore
 
 ACR = "https://w3id.org/acr-kg/ontology/"
 ACRKB = "https://w3id.org/acr-kg/kb/"

@@ -23,13 +23,16 @@ input_format_option = click.option(
     help="Format of the patient graph; by default from the file suffix (.ttl, .jsonld), or sniffed on stdin.")
 now_option = click.option(
     "--now", callback=_date, default=None, metavar="YYYY-MM-DD",
-    help="Evaluation date (ages, phases, date checks). Default: the order date, else today.")
+    help="Evaluation date (ages, phases, date checks). Default: each patient's order date, else today.")
 thresholds_option = click.option(
     "--thresholds", default="seed", show_default=True, metavar="KEY",
     help="Threshold set for reading ultrasound nodes: 'seed' (cortex > 2.3 mm) or 'acr' (ACR/Z1071, >= 3 mm).")
 backend_option = click.option(
     "--backend", default="oxigraph", show_default=True, metavar="oxigraph|rdflib|URL",
     help="SPARQL engine: embedded pyoxigraph, rdflib, or a SPARQL 1.1 endpoint URL (read-only queries).")
+output_option = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+    help="Write the answer to this file (atomically: complete or not at all) instead of stdout.")
 
 
 def format_option(writers: dict, default: str, help: str):

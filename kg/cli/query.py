@@ -6,11 +6,12 @@ import sys
 import click
 
 from kg import queries
-from kg.cli.options import backend_option, format_option, input_format_option, now_option, thresholds_option
+from kg.cli.options import backend_option, input_format_option, now_option, output_option, thresholds_option
 from kg.errors import UsageError
-from kg.input.reader import read_patient
-from kg.recommend import Recommender
-from kg.output import ROWS_WRITERS, validation_text
+from kg.input import read_patient
+from kg.output import ROWS_WRITERS, TRIPLES_WRITERS, validation_text
+from kg.output.files import output_stream
+from kg.recommend import Engine, Request
 from kg.store import open_backend
 
 
@@ -24,6 +25,20 @@ def _pairs(_ctx, _param, values):
     return pairs
 
 
+def _answer(store, query, values, output_format: str) -> str:
+    if query.form == "SELECT":
+        if output_format not in ROWS_WRITERS:
+            raise UsageError(f"query {query.name!r} is a SELECT query: use --format {', '.join(sorted(ROWS_WRITERS))}")
+        return ROWS_WRITERS[output_format](store.select(query.text, values))
+    if query.form in ("CONSTRUCT", "DESCRIBE"):
+        if output_format not in TRIPLES_WRITERS:
+            if output_format != "table":  # the default: say nothing, answer in Turtle
+                raise UsageError(f"query {query.name!r} is a {query.form} query: use --format turtle")
+            output_format = "turtle"
+        return TRIPLES_WRITERS[output_format](store.construct(query.text, values))
+    return ("true" if store.ask(query.text, values) else "false") + "\n"
+
+
 @click.command("query")
 @click.argument("name", required=False)
 @click.option("--param", "params", multiple=True, callback=_pairs, metavar="KEY=VALUE",
@@ -34,23 +49,28 @@ def _pairs(_ctx, _param, values):
 @now_option
 @thresholds_option
 @backend_option
-@format_option(ROWS_WRITERS, "table", "A table for reading, JSON, or CSV.")
+@click.option("--format", "output_format", type=click.Choice(sorted({*ROWS_WRITERS, *TRIPLES_WRITERS})),
+              default="table", show_default=True,
+              help="SELECT: a table, SPARQL JSON or TSV results, our JSON, or CSV. CONSTRUCT: Turtle.")
+@output_option
 @click.option("--list", "list_queries", is_flag=True, help="List the named queries and their parameters.")
-def command(name, params, patient, input_format, now, thresholds, backend, output_format, list_queries):
-    """Run the named SELECT query NAME (the file queries/NAME.rq) and print its rows."""
+def command(name, params, patient, input_format, now, thresholds, backend, output_format, output, list_queries):
+    """Run the named query NAME (the file queries/NAME.rq) and print its answer."""
     if list_queries or not name:
         for query in queries.catalogue().values():
             args = " ".join(f"--param {p.name}=<{p.type}>" for p in query.params)
-            click.echo(f"{query.name:<36} {query.description}" + (f"\n{'':<36} {args}" if args else ""))
+            click.echo(f"{query.name:<36} {query.form:<9} {query.description}" + (f"\n{'':<46} {args}" if args else ""))
         return
     query = queries.get(name)
-    if query.form != "SELECT":
-        raise UsageError(f"query {name!r} is a {query.form} query; `acr-kg query` prints SELECT results only")
     values = query.coerce(params)
-    store = open_backend(backend)
-    if patient is not None:
-        loaded = Recommender(store).load(read_patient(patient, input_format), now=now, thresholds=thresholds)
-        if not loaded.valid:
-            click.echo(validation_text(loaded.validation, patient), nl=False)
-            sys.exit(1)
-    click.echo(ROWS_WRITERS[output_format](store.select(query.text, values)), nl=False)
+    if patient is None:
+        answer = _answer(open_backend(backend), query, values, output_format)
+    else:
+        engine = Engine(backend=backend)
+        with engine.loaded(Request(read_patient(patient, input_format), now, thresholds)) as (loaded, store):
+            if not loaded.valid:
+                click.echo(validation_text(loaded), nl=False)
+                sys.exit(1)
+            answer = _answer(store, query, values, output_format)
+    with output_stream(output) as out:
+        out.write(answer)

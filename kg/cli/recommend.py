@@ -5,17 +5,22 @@ import sys
 
 import click
 
-from kg.cli.options import format_option, patients_options
+from kg.cli.options import format_option, output_option, patients_options
 from kg.errors import UsageError
-from kg.input.reader import read_patient
-from kg.recommend import Recommender
-from kg.output import RECOMMENDATION_WRITERS
+from kg.input import read_patient
+from kg.input.batches import BATCH_SIZE
+from kg.output import RECOMMENDATION_WRITERS, STREAMING
+from kg.output.files import output_stream
+from kg.recommend import Engine
 
 
 @click.command("recommend")
 @patients_options
-@format_option(RECOMMENDATION_WRITERS, "text", "Text for clinicians, JSON (an array for several patients), or the derived facts as Turtle.")
-def command(patients, input_format, now, thresholds, output_format):
+@format_option(RECOMMENDATION_WRITERS, "text",
+               "Text for clinicians, JSON (an array for several patients), JSON Lines (one answer a line), "
+               "or the derived facts as Turtle.")
+@output_option
+def command(patients, input_format, now, thresholds, output_format, output):
     """Recommend imaging for each PATIENT (Turtle or JSON-LD file, or - for stdin).
 
     Several patients are evaluated together, in batches, and answered in the order given. Exit 0 with
@@ -26,6 +31,26 @@ def command(patients, input_format, now, thresholds, output_format):
     if list(patients).count("-") > 1:
         raise UsageError("stdin (-) can be given only once")
     data = [read_patient(patient, input_format) for patient in patients]  # all read before any answer
-    results = Recommender().recommend_many(data, now=now, thresholds=thresholds)
-    click.echo(RECOMMENDATION_WRITERS[output_format](results), nl=False)
-    sys.exit(0 if all(result.valid for result in results) else 1)
+    engine = Engine()
+    write = RECOMMENDATION_WRITERS[output_format]
+    valid = True
+    with output_stream(output) as out, _progress(len(data)) as progress:
+        answers = []
+        for start in range(0, len(data), BATCH_SIZE):
+            chunk = engine.recommend_many(data[start:start + BATCH_SIZE], now=now, thresholds=thresholds)
+            valid &= all(result.valid for result in chunk)
+            if output_format in STREAMING:  # written as they come; text answers are separated by a blank line
+                out.write(("\n" if start and output_format == "text" else "") + write(chunk))
+            else:
+                answers += chunk
+            progress.update(len(chunk))
+        if output_format not in STREAMING:
+            out.write(write(answers))
+    sys.exit(0 if valid else 1)
+
+
+def _progress(total: int):
+    """A progress bar with rate and ETA on stderr, for many patients and a person watching."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="patient", file=sys.stderr, disable=total < 2 or not sys.stderr.isatty())

@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import pyoxigraph as ox
 
+from kg import queries
 from kg.issues import Issue
 from kg.terminology.mappings import code_index, load, terminology_namespaces
 from kg.terms import RDF_TYPE
@@ -21,8 +22,7 @@ from kg.store import EmbeddedStore
 @lru_cache(maxsize=1)
 def _lookup():
     mapping_set = load()
-    classes = {r["c"] for r in EmbeddedStore().select(
-        "SELECT ?c WHERE { ?c a <http://www.w3.org/2002/07/owl#Class> FILTER(isIRI(?c)) }")}
+    classes = {r["class"] for r in EmbeddedStore().select(queries.internal("classes").text)}
     return code_index(mapping_set), terminology_namespaces(mapping_set), mapping_set, classes
 
 

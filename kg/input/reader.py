@@ -6,15 +6,18 @@ refuses remote JSON-LD contexts and owl:imports, maps standard terminology codes
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
 
-from kg.input.coding import normalize_codes
 from kg.errors import InputError
-from kg.validate import patients_in
+from kg.input.batches import patients_in
+from kg.input.coding import normalize_codes
+from kg.terms import ACR
 
 OWL_IMPORTS = "http://www.w3.org/2002/07/owl#imports"
 
@@ -85,3 +88,24 @@ def parse_patient(data: bytes, name: str = "<input>", input_format: str | None =
         raise InputError("named graphs are not supported in patient input: put the patient in the default graph", name)
     quads, warnings = normalize_codes(quads)
     return PatientData(name, quads, warnings)
+
+
+_DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:Z|[+-]\d{2}:\d{2})?\s*$")
+
+
+def order_date(data: PatientData) -> dt.date | None:
+    """The latest well-formed order date of the graph (a time zone or offset, which xsd:date allows,
+    does not change the day); None when there is none. Ill-formed dates are left to the shapes."""
+    dates = []
+    for quad in data.quads:
+        if quad.predicate.value == ACR + "orderDate" and (m := _DATE.match(quad.object.value)):
+            try:
+                dates.append(dt.date(*map(int, m.groups())))
+            except ValueError:
+                continue
+    return max(dates, default=None)
+
+
+def evaluation_date(data: PatientData, now: dt.date | None = None) -> dt.date:
+    """The date the case is judged at: given, else the order date, else today."""
+    return now or order_date(data) or dt.date.today()

@@ -15,32 +15,8 @@ from kg.errors import UsageError
 from kg.terminology.mappings import MATCH_PREDICATES, TERMINOLOGIES, Mapping, MappingSet, load
 from kg.resources import data_root
 from kg.terms import ACR, ACRKB
-from kg.store import IRI, Backend, EmbeddedStore
-
-_PREFIXES = f"""PREFIX acr:  <{ACR}>
-PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-"""
-
-RATINGS_QUERY = _PREFIXES + """
-SELECT ?rating ?topicId ?variantNumber ?category ?categoryLabel ?median ?revision
-WHERE {
-  ?rating acr:ratedProcedure $concept ; acr:ratedVariant ?variant ; acr:category ?category .
-  ?variant acr:variantNumber ?variantNumber ; acr:ofTopic/acr:topicId ?topicId .
-  OPTIONAL { ?rating acr:median ?median }
-  OPTIONAL { ?category rdfs:label ?categoryLabel }
-  OPTIONAL { ?rating acr:fromRevision/acr:revisionLabel ?revision }
-}
-ORDER BY ?topicId ?variantNumber ?rating
-"""
-
-# English first, then any other label, so the answer does not depend on store order.
-LABEL_QUERY = _PREFIXES + """
-SELECT ?label WHERE { $concept rdfs:label ?label }
-ORDER BY DESC(LANGMATCHES(LANG(?label), "en")) ?label
-LIMIT 1
-"""
-
-DECLARED_QUERY = "ASK { $concept a ?type }"
+from kg import queries
+from kg.store import IRI, Backend, EmbeddedStore, to_oxigraph
 
 # The bare identifiers people paste from RadLex and the Playbook.
 _BARE_IDS = {"RPID": "RPID", "RID": "RADLEX"}
@@ -101,6 +77,7 @@ def resolve(text: str, mapping_set: MappingSet) -> tuple[str, str]:
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1]
     if _IRI.fullmatch(text):
+        to_oxigraph(IRI(text))  # a usage error unless it is a well-formed IRI
         return text, mapping_set.contract(text) or text
     bare = re.fullmatch(r"(RPID|RID)(\d+)", text, re.IGNORECASE)
     if bare:
@@ -121,7 +98,9 @@ def resolve(text: str, mapping_set: MappingSet) -> tuple[str, str]:
         raise UsageError(f"{local!r} is not a well-formed {terminology.name} code "
                          f"(prefix {canonical}, pattern {terminology.pattern.pattern})")
     curie = f"{canonical}:{local}"
-    return mapping_set.expand(curie), curie
+    iri = mapping_set.expand(curie)
+    to_oxigraph(IRI(iri))
+    return iri, curie
 
 
 def _link(mapping_set: MappingSet, m: Mapping) -> Link:
@@ -149,11 +128,11 @@ def _by_concept(link: Link):
 
 
 def _concept(backend: Backend, iri: str, curie: str, fallback_label: str | None) -> Concept:
-    labels = backend.select(LABEL_QUERY, {"concept": IRI(iri)})
+    labels = backend.select(queries.internal("concept-label").text, {"concept": IRI(iri)})
     label = labels.rows[0]["label"] if labels.rows else fallback_label
     ratings = [Rating(rating=r["rating"], topic=r["topicId"], variant=r["variantNumber"], category=r["category"],
                       category_label=r["categoryLabel"], median=r["median"], revision=r["revision"])
-               for r in backend.select(RATINGS_QUERY, {"concept": IRI(iri)})]
+               for r in backend.select(queries.internal("concept-ratings").text, {"concept": IRI(iri)})]
     return Concept(iri, curie, label, ratings)
 
 
@@ -166,7 +145,7 @@ def lookup(text: str, mapping_set: MappingSet | None = None, backend: Backend | 
 
     if iri.startswith((ACR, ACRKB)):
         rows = [m for m in mapping_set.mappings if mapping_set.expand(m.subject_id) == iri]
-        if not rows and not backend.ask(DECLARED_QUERY, {"concept": IRI(iri)}):
+        if not rows and not backend.ask(queries.internal("concept-declared").text, {"concept": IRI(iri)}):
             raise UsageError(f"{curie} is neither declared in the ontology nor a subject of the mapping set {where}")
         links = sorted((_link(mapping_set, m) for m in rows), key=_by_terminology)
         fallback = rows[0].subject_label if rows else None

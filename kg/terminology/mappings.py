@@ -16,6 +16,7 @@ import pyoxigraph as ox
 import yaml
 
 from kg.errors import InputError
+from kg import queries
 from kg.resources import mappings_file, ontology_dir, ontology_files
 from kg.terms import ACR, ACRKB
 
@@ -243,7 +244,7 @@ def typed_entities(files: list[Path] | None = None) -> set[str]:
             store.load(path=str(path), format=ox.RdfFormat.TURTLE)
         except SyntaxError as exc:
             raise InputError(f"Turtle syntax error: {exc}", source=str(path)) from exc
-    return {sol["s"].value for sol in store.query("SELECT DISTINCT ?s WHERE { ?s a ?type FILTER(isIRI(?s)) }")}
+    return {sol["term"].value for sol in store.query(queries.internal("typed-terms").text)}
 
 
 def _row_problems(mapping_set: MappingSet, m: Mapping, declared: set[str]):

@@ -1,0 +1,41 @@
+"""Answers for programs: JSON (an object, or an array for several patients), JSON Lines (one answer a
+line, written as each arrives) and the derived facts as Turtle."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from kg.output.rows import triples_turtle
+from kg.recommend import Recommendation
+from kg.recommend.results import validation_dict
+
+
+def to_json(data) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def validation_json(rec: Recommendation) -> str:
+    return to_json(validation_dict(rec.validation, rec.source, rec.evaluation, rec.knowledge_base, rec.notes))
+
+
+def validation_turtle(rec: Recommendation) -> str:
+    return rec.validation.report.serialize(format="turtle")
+
+
+def recommendations_json(recs: list[Recommendation]) -> str:
+    """One patient: its object; several: an array of their objects, in input order."""
+    return to_json(recs[0].as_dict() if len(recs) == 1 else [rec.as_dict() for rec in recs])
+
+
+def recommendation_jsonl(rec: Recommendation) -> str:
+    return json.dumps(rec.as_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def recommendations_jsonl(recs: Iterable[Recommendation]) -> str:
+    return "".join(map(recommendation_jsonl, recs))
+
+
+def recommendations_turtle(recs: list[Recommendation]) -> str:
+    """The patients' derived facts (case aspects, matched variants, node readings) as RDF; each
+    patient's facts are about its own nodes, so one graph holds them all."""
+    return triples_turtle(triple for rec in recs for triple in rec.derived)

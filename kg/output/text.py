@@ -1,0 +1,102 @@
+"""Text for clinicians and integrators reading a terminal: validation reports and recommendations."""
+from __future__ import annotations
+
+from kg.recommend import Recommendation
+from kg.terms import curie
+
+
+def _issue_lines(issues, mark: str) -> list[str]:
+    lines = []
+    for issue in issues:
+        where = curie(issue.focus) or "(graph)"
+        if issue.path:
+            where += f" {curie(issue.path)}"
+        lines.append(f"  {mark} {where}: {issue.message}")
+        if issue.value is not None and issue.value != issue.focus and issue.value not in issue.message:
+            lines.append(f"      value: {issue.value}")
+        if issue.pitfall:
+            lines.append(f"      pitfall: {curie(issue.pitfall)}")
+    return lines
+
+
+def validation_text(rec: Recommendation) -> str:
+    result, source = rec.validation, rec.source
+    head = f"{source}: {'valid' if result.valid else 'INVALID'}"
+    counts = f"{len(result.violations)} violation(s), {len(result.warnings)} warning(s)"
+    lines = [f"{head} ({counts})"]
+    warnings = rec.notes + result.warnings
+    if result.violations:
+        lines += ["Violations (the data cannot be used until these are fixed):"] + _issue_lines(result.violations, "x")
+    if warnings:
+        lines += ["Warnings (pitfalls and unmapped codes to check):"] + _issue_lines(warnings, "!")
+    return "\n".join(lines) + "\n"
+
+
+# --- recommendation --------------------------------------------------------------------------------
+
+def _ratings_table(procedures: list[dict]) -> list[str]:
+    header = ("Procedure", "Category", "Median", "SOE", "Adult RRL", "Peds RRL")
+    rows = [(p["label"], p["category"], str(p["median"]), p["soe"] or "-", p["adult_rrl"] or "-", p["peds_rrl"] or "-")
+            for p in procedures]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    fmt = "    " + "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+    return [line.rstrip() for line in lines]
+
+
+def recommendation_text(rec: Recommendation) -> str:
+    if not rec.valid:
+        return validation_text(rec) + "No recommendation: the patient data violate the shapes.\n"
+    out = [f"Patient {curie(rec.patient)} ({rec.source}): evaluated as of {rec.now.isoformat()}; "
+           f"ultrasound thresholds: {rec.thresholds}", ""]
+    if not rec.applicable:
+        out += ["No ACR criteria apply to this patient. For each variant, what does not fit:"]
+    for variant in rec.applicable:
+        out += [f"ACR topic {variant['topic_id']}, variant {variant['variant_number']}: {variant['label']}",
+                "  Why it applies:"] + [f"    - {reason}" for reason in variant["matched_because"]]
+        out += ["  Ratings, best first (RRL = relative radiation level; O = no ionising radiation):"]
+        out += _ratings_table(variant["procedures"])
+        for p in variant["procedures"]:
+            if p["rationale"]:
+                out.append(f"    * {p['label']}: {p['rationale']}")
+        out.append("")
+    if rec.conflicts:
+        out += ["Conflicts between topics (shown, not resolved; discuss with the team):"]
+        out += [f"  ! {c['message']}" for c in rec.conflicts] + [""]
+    warnings = rec.notes + rec.validation.warnings
+    if warnings:
+        out += ["Warnings:"] + _issue_lines(warnings, "!") + [""]
+    if rec.node_assessments:
+        first = rec.node_assessments[0]
+        out += [f"Post-therapy ultrasound: {first['result']} (thresholds '{rec.thresholds}': {first['threshold_rule']})"]
+        for n in rec.node_assessments:
+            if n["finding"]:
+                cortex = f"cortex {n['cortex_mm']} mm" if n["cortex_mm"] is not None else "cortex not recorded"
+                out.append(f"  - {curie(n['finding'])}: {n['assessment']} ({cortex}, "
+                           f"{n['fatty_hilum'] or 'fatty hilum not recorded'}, shape {n['shape'] or 'not recorded'})")
+        out.append("")
+    if rec.next_steps:
+        scanned = bool(rec.node_assessments)
+        out += ["Next steps" + ("" if scanned else " after the axillary ultrasound, by its result") + ":"]
+        for step in rec.next_steps:
+            trigger = (f"then, if {step['when_outcome']}" if step["after_step"]
+                       else f"if the ultrasound is {step['when_result']}")
+            out.append(f"  - {trigger}: {step['label']}" if not scanned or step["after_step"]
+                       else f"  - {step['label']}")
+            if step["note"]:
+                out.append(f"      note: {step['note']}")
+        out.append("")
+    if rec.not_applicable:
+        out += ["Variants that do not apply:"]
+        for variant in rec.not_applicable:
+            out.append(f"  - topic {variant['topic_id']} variant {variant['variant_number']} ({variant['label']}):")
+            out += [f"      not met: {reason}" for reason in variant["reasons"]]
+        out.append("")
+    if rec.sources:
+        out += ["Sources:"] + [f"  - {s.get('title', '')} <{s['source']}>" + (f" ({s['citation']})" if s.get("citation") else "")
+                               for s in rec.sources]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def recommendations_text(recs: list[Recommendation]) -> str:
+    return "\n".join(recommendation_text(rec) for rec in recs)
