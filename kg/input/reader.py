@@ -7,6 +7,7 @@ refuses remote JSON-LD contexts and owl:imports, maps standard terminology codes
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -64,8 +65,21 @@ def read_patient(source: str | Path, input_format: str | None = None) -> Patient
     return parse_patient(data, name, input_format)
 
 
+def _check_json_depth(data: bytes, name: str) -> None:
+    """JSON nested thousands of levels deep crashes the JSON-LD parser (a stack overflow, not an
+    exception); Python's decoder stops it at the recursion limit first, as a clean error."""
+    try:
+        json.loads(data)
+    except RecursionError:
+        raise InputError(f"JSON nested more than {sys.getrecursionlimit()} levels deep; refused", name) from None
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}", name, getattr(exc, "lineno", None)) from None
+
+
 def parse_patient(data: bytes, name: str = "<input>", input_format: str | None = None) -> PatientData:
     fmt = _guess_format(name, data, input_format)
+    if fmt == "json-ld":
+        _check_json_depth(data, name)
     base = Path(name).resolve().as_uri() if name not in ("<stdin>", "<input>") else "urn:acr-kg:input:"
     try:
         quads = list(ox.parse(data, format=FORMATS[fmt], base_iri=base))
