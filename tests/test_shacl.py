@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pyoxigraph
+import pyshacl
 import pytest
 import rdflib
 from hypothesis import HealthCheck, given, settings
@@ -103,3 +105,77 @@ def test_every_constraint_of_the_patient_shapes_has_its_own_message():
     silent = [str(s) for s in set(shapes.subjects()) - members
               if any((s, p, None) in shapes for p in parameters) and (s, SH.message, None) not in shapes]
     assert silent == []
+
+
+def _prior_study_without_modality() -> str:
+    # A second prior study with a date but no modality, procedure or axilla flag, beside the baseline
+    # study, which has them all: each SPARQL constraint must be judged at this study alone.
+    return SEED.replace("acr:hasPriorImaging ex:baseline-us ;", "acr:hasPriorImaging ex:baseline-us , ex:second-us ;") + """
+ex:second-us a acr:ImagingStudy ; acr:studyDate "2026-04-01"^^xsd:date .
+"""
+
+
+def test_a_missing_property_is_found_even_when_another_node_has_it():
+    compiled = assert_same_results(_prior_study_without_modality().encode())
+    assert [v.message.split(" (")[0] for v in compiled.violations if v.focus.endswith("second-us")] == [
+        "a prior imaging study must say whether it evaluated the axilla", "a prior imaging study needs a modality"]
+
+
+def test_a_triple_term_in_the_data_is_refused_by_name():
+    data = SEED.replace("acr:recordedSex acr:Female", "acr:recordedSex <<( ex:a ex:b ex:c )>>")
+    with pytest.raises(AcrKgError, match="triple terms"):
+        validate(parse_patient(data.encode(), "case.ttl").quads, NOW, engine="sparql")
+
+
+def test_not_a_number_as_a_decimal_measurement_is_a_violation():
+    data = SEED.replace("acr:tumourSizeMm 32.0", 'acr:tumourSizeMm "NaN"^^xsd:decimal')
+    found = validate(parse_patient(data.encode(), "case.ttl").quads, NOW, engine="sparql")
+    assert [(v.path, v.value) for v in found.violations] == [("https://w3id.org/acr-kg/ontology/tumourSizeMm", "NaN")]
+
+
+def _both_engines(shapes_ttl: str, data_ttl: str):
+    """(compiled, pySHACL) results as (focus, value, shape, component) on a small shapes and data graph."""
+    prefixes = "@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <urn:ex:> .\n" \
+               "@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+    shapes = rdflib.Graph().parse(data=prefixes + shapes_ttl, format="turtle")
+    data = rdflib.Graph().parse(data=prefixes + data_ttl, format="turtle")
+    store = pyoxigraph.Store()
+    store.load(data.serialize(format="nt").encode(), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    compiled = {(r.focus.value, r.value and r.value.value, r.shape, r.component) for r in compile_shapes(shapes).run(store)}
+    report = pyshacl.validate(data, shacl_graph=shapes)[1]
+    reference = {(str(report.value(r, SH.focusNode)), report.value(r, SH.value) and str(report.value(r, SH.value)),
+                  report.value(r, SH.sourceShape), report.value(r, SH.sourceConstraintComponent))
+                 for r in report.objects(None, SH.result)}
+    return compiled, reference
+
+
+def test_a_shape_that_is_a_class_targets_its_instances():
+    compiled, reference = _both_engines("ex:Person a rdfs:Class , sh:NodeShape ; sh:property [ sh:path ex:name ; sh:minCount 1 ] .",
+                                        "ex:ann a ex:Person .")
+    assert compiled == reference and len(compiled) == 1
+
+
+def test_a_property_shape_inside_a_property_shape_checks_the_values():
+    compiled, reference = _both_engines("""
+        ex:S a sh:NodeShape ; sh:targetNode ex:ann ;
+            sh:property [ sh:path ex:address ; sh:property [ sh:path ex:city ; sh:minCount 1 ] ] .""",
+                                        "ex:ann ex:city ex:Paris ; ex:address ex:home .")
+    assert compiled == reference and {focus for focus, *_ in compiled} == {"urn:ex:home"}
+
+
+def test_this_used_only_in_a_filter_is_the_focus_node():
+    compiled, reference = _both_engines("""
+        ex:S a sh:NodeShape ; sh:targetNode ex:a , ex:b ;
+            sh:sparql [ sh:select "SELECT $this WHERE { FILTER($this = <urn:ex:a>) BIND($this AS ?seen) }" ] .""",
+                                        "ex:a ex:p 1 .")
+    assert compiled == reference and {focus for focus, *_ in compiled} == {"urn:ex:a"}
+
+
+def test_a_sparql_based_constraint_component_is_refused_by_name():
+    shapes = rdflib.Graph().parse(data="""
+        @prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <urn:ex:> .
+        ex:Component a sh:ConstraintComponent ; sh:parameter [ sh:path ex:limit ] ;
+            sh:validator [ a sh:SPARQLAskValidator ; sh:ask "ASK { FILTER(?value < $limit) }" ] .
+        ex:S a sh:NodeShape ; sh:targetNode ex:a ; ex:limit 3 .""", format="turtle")
+    with pytest.raises(UnsupportedShape, match="SPARQL-based constraint component urn:ex:Component"):
+        compile_shapes(shapes)

@@ -8,16 +8,18 @@ from dataclasses import dataclass
 import pyoxigraph as ox
 import rdflib
 from rdflib.collection import Collection
-from rdflib.namespace import RDF, SH
+from rdflib.namespace import OWL, RDF, RDFS, SH
 
-from kg.errors import AcrKgError
+from kg.errors import AcrKgError, InputError
 from kg.validate.compiled import core
-from kg.validate.compiled.sparql import Prefixes, select_subquery
+from kg.validate.compiled.sparql import Prefixes, correlate
 
 _TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
 # Parameters the compiler reads itself; anything else in the sh: namespace on a shape is refused.
 _HANDLED = {SH.path, SH.property, SH.message, SH.severity, SH.name, SH.description, SH.order, SH.group,
-            SH.deactivated, SH.xone, SH.sparql, *_TARGETS, *core.VALUE_COMPONENTS, *core.COUNT_COMPONENTS}
+            SH.deactivated, SH.xone, SH.sparql, SH.prefixes, *_TARGETS, *core.VALUE_COMPONENTS, *core.COUNT_COMPONENTS}
+# A shape that is also a class targets its instances (SHACL 2.1.3.3).
+_CLASSES = (RDFS.Class, OWL.Class)
 
 
 # Oxigraph's planning time grows with the square of a UNION's width (64 branches: 2 ms; 136: 10 ms,
@@ -96,7 +98,13 @@ class CompiledShapes:
 
     def run(self, store: ox.Store) -> list[ShapeResult]:
         """Validate the data in ``store``: every violated constraint, at every focus node and value."""
-        predicates = {quad.predicate.value for quad in store}
+        predicates = set()
+        for quad in store:
+            if isinstance(quad.subject, ox.Triple) or isinstance(quad.object, ox.Triple):
+                # No shape of ours can say what a triple term means, and results could not name it.
+                raise InputError(f"RDF 1.2 triple terms are not supported in validated data (one is stated with "
+                                 f"<{quad.predicate.value}>)")
+            predicates.add(quad.predicate.value)
         results = []
         for query in self.queries(predicates):
             results.extend(self._results(store.query(query)))
@@ -135,7 +143,8 @@ def _fill(template: str, row: dict) -> str:
 def compile_shapes(graph: rdflib.Graph) -> CompiledShapes:
     """Compile every active shape with a target, and the property shapes under it."""
     compiler = _Compiler(graph)
-    for shape in sorted({s for t in _TARGETS for s in graph.subjects(t, None)}, key=str):
+    targeted = {s for t in _TARGETS for s in graph.subjects(t, None)} | {s for s in _shapes(graph) if _is_class(graph, s)}
+    for shape in sorted(targeted, key=str):
         if not _deactivated(graph, shape):
             compiler.shape(shape)
     if compiler.problems:
@@ -146,6 +155,27 @@ def compile_shapes(graph: rdflib.Graph) -> CompiledShapes:
     return CompiledShapes(compiler.flush(), compiler.branches, f"{compiler.prefixes.header()}SELECT DISTINCT {projection}")
 
 
+def _shapes(graph):
+    """The nodes typed sh:NodeShape or sh:PropertyShape (or a subclass of either, in the shapes graph)."""
+    return {s for kind in (SH.NodeShape, SH.PropertyShape) for s in _instances(graph, kind)}
+
+
+def _instances(graph, cls):
+    classes = set(graph.transitive_subjects(RDFS.subClassOf, cls))
+    return {s for c in classes for s in graph.subjects(RDF.type, c)}
+
+
+def _is_class(graph, node) -> bool:
+    return any(node in _instances(graph, cls) for cls in _CLASSES)
+
+
+def _component_parameters(graph) -> dict:
+    """The parameter predicates of the constraint components the shapes graph declares -> the component."""
+    components = _instances(graph, SH.ConstraintComponent) | set(graph.subjects(SH.parameter, None))
+    return {graph.value(parameter, SH.path): component
+            for component in components for parameter in graph.objects(component, SH.parameter)}
+
+
 def _deactivated(graph, shape) -> bool:
     return any(str(v).lower() == "true" for v in graph.objects(shape, SH.deactivated))
 
@@ -154,7 +184,7 @@ class _Compiler:
     def __init__(self, graph: rdflib.Graph):
         self.graph = graph
         self.branches: list[Branch] = []
-        # (focus pattern, constraint pattern, kind) -> [(branch number, predicate or None)]
+        # (focus pattern, correlated, constraint pattern, kind) -> [(branch number, predicate or None)]
         self.groups: dict[tuple, list[tuple[int, rdflib.URIRef | None]]] = {}
         self.triggers: dict[str, frozenset[str] | None] = {}  # focus pattern -> see Pattern.triggers
         self.object_targets: dict[str, frozenset[str]] = {}  # focus pattern -> see Branch.object_targets
@@ -162,6 +192,7 @@ class _Compiler:
         self.message_variables: set[str] = set()
         self.prefixes = Prefixes()
         self.names = _Names()
+        self.component_parameters = _component_parameters(graph)
 
     def unsupported(self, shape, what: str) -> None:
         self.problems.append(f"{shape}: {what}")
@@ -172,8 +203,9 @@ class _Compiler:
         graph, alternatives = self.graph, []
         objects_of = frozenset(str(p) for p in graph.objects(shape, SH.targetObjectsOf))
         triggers = {str(p) for p in graph.objects(shape, SH.targetSubjectsOf)} | objects_of
-        always = any(True for t in (SH.targetClass, SH.targetNode) for _ in graph.objects(shape, t))
-        for cls in graph.objects(shape, SH.targetClass):
+        implicit = [shape] if isinstance(shape, rdflib.URIRef) and _is_class(graph, shape) else []
+        always = bool(implicit) or any(True for t in (SH.targetClass, SH.targetNode) for _ in graph.objects(shape, t))
+        for cls in [*graph.objects(shape, SH.targetClass), *implicit]:
             alternatives.append(f"{{ ?this {core.TYPE_OF} {cls.n3()} }}")
         nodes = list(graph.objects(shape, SH.targetNode))
         if nodes:
@@ -213,9 +245,14 @@ class _Compiler:
         """Add a branch for each constraint of ``shape``, and recurse into its property shapes."""
         graph = self.graph
         focus_pattern = focus_pattern or self.targets(shape)
+        # A shape may be its own SPARQL constraint (sh:sparql pointing back to it).
+        handled = _HANDLED | {SH.select} if (None, SH.sparql, shape) in graph else _HANDLED
         for predicate in set(graph.predicates(shape, None)):
-            if str(predicate).startswith(str(SH)) and predicate not in _HANDLED:
+            if str(predicate).startswith(str(SH)) and predicate not in handled:
                 self.unsupported(shape, f"constraint parameter {predicate}")
+            if predicate in self.component_parameters:
+                self.unsupported(shape, f"SPARQL-based constraint component {self.component_parameters[predicate]} "
+                                        f"(parameter {predicate})")
         severity = graph.value(shape, SH.severity) or SH.Violation
         message = _message(graph, shape)
         path_node = graph.value(shape, SH.path)
@@ -228,6 +265,8 @@ class _Compiler:
         value_pattern = f"?this {open_path} ?value ." if path else "BIND(?this AS ?value)"
         for parameter, (component, violated) in core.VALUE_COMPONENTS.items():
             for argument in graph.objects(shape, parameter):
+                if parameter == SH.datatype and argument in core.UNCHECKED_DATATYPES:
+                    self.unsupported(shape, f"sh:datatype {argument}: {core.UNCHECKED_DATATYPES[argument]}")
                 condition = violated("?value", argument, graph)
                 branch = Branch(shape, component, severity, message or _default_message(component, argument, path_node),
                                 path_node)
@@ -254,10 +293,22 @@ class _Compiler:
                             message or "exactly one of the alternative shapes must hold", None),
                      f"BIND(?this AS ?value) FILTER(({conforming or '0'}) != 1)", focus_pattern)
         for constraint in graph.objects(shape, SH.sparql):
-            self.sparql(shape, constraint, focus_pattern, severity, message, path_node)
+            self.sparql(shape, constraint, focus_pattern, severity, message, path_node, path)
+        if path is not None and any(True for _ in graph.objects(shape, SH.property)):
+            # The focus nodes of a property shape's own property shapes are its value nodes.
+            focus_pattern = self.values_of(focus_pattern, path, path_node)
         for property_shape in graph.objects(shape, SH.property):
             if not _deactivated(graph, property_shape):
                 self.shape(property_shape, focus_pattern)
+
+    def values_of(self, focus_pattern: str, path: str, path_node) -> str:
+        """A focus pattern binding ?this to the values on ``path`` of the focus nodes of ``focus_pattern``."""
+        parent = self.names.fresh("f")
+        renamed = re.sub(r"[?]this\b", parent, focus_pattern)
+        pattern = f"{{ SELECT DISTINCT ?this WHERE {{ {renamed} {parent} {path} ?this }} }}"
+        self.triggers[pattern] = self.triggers[focus_pattern]
+        self.object_targets[pattern] = frozenset({str(path_node)}) if isinstance(path_node, rdflib.URIRef) else frozenset()
+        return pattern
 
     def conforms(self, shape, member, focus: str) -> str:
         """A SPARQL expression: does ``focus`` conform to ``member`` (only its core constraints)?"""
@@ -277,7 +328,7 @@ class _Compiler:
                 violations.append(violated(focus, path, int(argument), self.names))
         return "(" + (" || ".join(violations) and f"!({' || '.join(violations)})" or "true") + ")"
 
-    def sparql(self, shape, constraint, focus_pattern, severity, shape_message, path_node) -> None:
+    def sparql(self, shape, constraint, focus_pattern, severity, shape_message, path_node, path) -> None:
         graph = self.graph
         unsupported = lambda what: self.unsupported(shape, what)  # noqa: E731
         if _deactivated(graph, constraint):
@@ -286,41 +337,74 @@ class _Compiler:
         if select is None:
             unsupported("a SPARQL constraint without sh:select")
             return
+        for predicate in set(graph.predicates(constraint, None)) if constraint != shape else ():  # else checked as a shape
+            if str(predicate).startswith(str(SH)) and predicate not in (SH.select, SH.prefixes, SH.message, SH.deactivated):
+                unsupported(f"{predicate} on a SPARQL constraint")
         self.prefixes.declare(graph, constraint, unsupported)
-        subquery, projected = select_subquery(str(select), unsupported)
+        variables = set(re.findall(r"[?$](\w+)", str(select)))
+        if "shapesGraph" in variables:
+            unsupported("$shapesGraph in a SPARQL constraint (the shapes graph is not in the data store)")
+            return
+        correlation = f"SELECT DISTINCT ?this WHERE {{ {focus_pattern} }}"
+        bound = {"this"}
+        if "currentShape" in variables:
+            if not isinstance(shape, rdflib.URIRef):
+                unsupported("$currentShape of a blank-node shape in a SPARQL constraint")
+                return
+            correlation = f"SELECT DISTINCT ?this ?currentShape WHERE {{ {focus_pattern} VALUES ?currentShape {{ {shape.n3()} }} }}"
+            bound.add("currentShape")
+        replace = {"PATH": f"({path})"} if path is not None else {}
+        rewritten = correlate(str(select), "{ " + correlation + " }", bound, replace, unsupported)
+        if rewritten is None:
+            return
+        if not self.parses(rewritten.text):
+            unsupported(f"a SPARQL constraint that is not valid SPARQL once pre-bound: {' '.join(str(select).split())}")
+            return
         message = _message(graph, constraint) or shape_message or "the SPARQL constraint found a violation"
         self.message_variables.update(re.findall(r"\{[?$](\w+)\}", message))
-        self.message_variables.update(v for v in projected if v == "path")
+        self.message_variables.update(v for v in rewritten.projected if v == "path")
+        # The rewritten query binds its own focus nodes, so the branch needs no focus pattern before it.
         self.add(Branch(shape, SH.SPARQLConstraintComponent, severity, message, path_node, path_node is None),
-                 subquery, focus_pattern)
+                 rewritten.text, focus_pattern, correlated=True)
 
-    def add(self, branch: Branch, pattern: str, focus_pattern: str, predicate=None, kind=None) -> None:
-        """Record a constraint: ``pattern`` finds its violations at the focus nodes of ``focus_pattern``.
+    def parses(self, pattern: str) -> bool:
+        """Does Oxigraph accept ``pattern`` (with the prefixes declared so far) as a query's WHERE clause?"""
+        try:
+            _EMPTY.query(f"{self.prefixes.header()}SELECT * WHERE {{ {pattern} }}")
+        except SyntaxError:
+            return False
+        return True
+
+    def add(self, branch: Branch, pattern: str, focus_pattern: str, predicate=None, kind=None, correlated=False) -> None:
+        """Record a constraint: ``pattern`` finds its violations at the focus nodes of ``focus_pattern``
+        (which a ``correlated`` pattern binds itself).
 
         A constraint on a plain ``predicate`` (left open as _PATH in the pattern) joins the group of
         the same ``kind`` (component and argument) on the same focus nodes.
         """
-        self.groups.setdefault((focus_pattern, pattern, kind if predicate is not None else len(self.branches)),
-                               []).append((len(self.branches), predicate))
+        key = (focus_pattern, correlated, pattern, kind if predicate is not None else len(self.branches))
+        self.groups.setdefault(key, []).append((len(self.branches), predicate))
         self.branches.append(dataclasses.replace(branch, object_targets=self.object_targets[focus_pattern]))
 
     def flush(self) -> list[Pattern]:
         """One UNION branch per group: a group of one names its predicate; a larger group lists its
         predicates and branch numbers in a VALUES table, which costs the engine one plan instead of many."""
         patterns = []
-        for (focus_pattern, pattern, _kind), members in self.groups.items():
+        for (focus_pattern, correlated, pattern, _kind), members in self.groups.items():
+            focus = "" if correlated else focus_pattern
             if len(members) == 1:
                 [(index, predicate)] = members
                 body = pattern.replace(_PATH, predicate.n3()) if predicate is not None else pattern
-                text = f"  {{ {focus_pattern} {body} BIND({index} AS ?branch) }}"
+                text = f"  {{ {focus} {body} BIND({index} AS ?branch) }}"
             else:
                 rows = " ".join(f"({predicate.n3()} {index})" for index, predicate in members)
-                text = (f"  {{ {focus_pattern} VALUES (?_path ?branch) {{ {rows} }} "
+                text = (f"  {{ {focus} VALUES (?_path ?branch) {{ {rows} }} "
                         f"{pattern.replace(_PATH, '?_path')} }}")
             patterns.append(Pattern(text, self.triggers[focus_pattern]))
         return patterns
 
 
+_EMPTY = ox.Store()  # to check at compile time that a rewritten constraint is valid SPARQL
 _PATH = "\x00path\x00"  # stands for the predicate of a plain path until the branch is written
 
 

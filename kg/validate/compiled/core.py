@@ -13,6 +13,19 @@ from rdflib.namespace import RDF, SH, XSD
 TYPE_OF = "<http://www.w3.org/1999/02/22-rdf-syntax-ns#type>/<http://www.w3.org/2000/01/rdf-schema#subClassOf>*"
 # Datatypes whose lexical forms SPARQL can check by casting: an ill-formed literal fails sh:datatype.
 _CASTABLE = {XSD.integer, XSD.decimal, XSD.double, XSD.float, XSD.boolean, XSD.date, XSD.dateTime}
+# XSD datatypes whose literals the compiled query cannot judge: Oxigraph stores the values of the
+# integer subtypes as xsd:integer (so "5"^^xsd:byte reads as "5"^^xsd:integer), and has no cast that
+# checks the lexical form of the others.
+_INTEGER_SUBTYPES = ("byte", "short", "int", "long", "nonNegativeInteger", "positiveInteger", "nonPositiveInteger",
+                     "negativeInteger", "unsignedByte", "unsignedShort", "unsignedInt", "unsignedLong")
+_OTHER_XSD = ("time", "duration", "dayTimeDuration", "yearMonthDuration", "gYear", "gYearMonth", "gMonth", "gMonthDay",
+              "gDay", "dateTimeStamp", "hexBinary", "base64Binary", "anyURI", "QName", "NOTATION", "normalizedString",
+              "token", "language", "Name", "NCName", "NMTOKEN", "ID", "IDREF", "ENTITY")
+UNCHECKED_DATATYPES = {
+    **{XSD[name]: "Oxigraph stores these values as xsd:integer, so their datatype cannot be checked"
+       for name in _INTEGER_SUBTYPES},
+    **{XSD[name]: "the compiled query cannot check the lexical form of this datatype" for name in _OTHER_XSD},
+}
 _NODE_KINDS = {
     SH.IRI: "isIRI({v})", SH.BlankNode: "isBlank({v})", SH.Literal: "isLiteral({v})",
     SH.BlankNodeOrIRI: "(isBlank({v}) || isIRI({v}))", SH.BlankNodeOrLiteral: "(isBlank({v}) || isLiteral({v}))",

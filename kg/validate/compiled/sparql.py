@@ -1,7 +1,18 @@
-"""SHACL-SPARQL constraints (sh:sparql with sh:select) as subqueries of the compiled query."""
+"""SHACL-SPARQL constraints (sh:sparql with sh:select) rewritten to run for all focus nodes at once.
+
+SHACL pre-binds $this (the focus node) before it runs a constraint's query: every occurrence stands for
+the one focus node, also in a FILTER or BIND of a group that never matches it. Run for all focus nodes
+at once, the query must bind ?this itself wherever it is used: the compiler injects a pattern that
+yields the focus nodes into every group SPARQL evaluates on its own (the WHERE clause, nested and
+UNION groups, OPTIONAL parts, subqueries) that mentions a pre-bound variable. Inside FILTER EXISTS the
+current solution already binds it. Constructs for which this differs from pre-binding (MINUS or VALUES
+over a pre-bound variable, a subquery that does not project it, LIMIT or OFFSET, BIND to it, GRAPH or
+SERVICE) are refused, as the SHACL specification forbids most of them.
+"""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 import rdflib
 from rdflib.namespace import OWL, SH
@@ -15,7 +26,7 @@ class Prefixes:
 
     def declare(self, graph: rdflib.Graph, constraint: rdflib.term.Node, unsupported) -> None:
         for holder in graph.objects(constraint, SH.prefixes):
-            for declared in _declaring(graph, holder):
+            for declared in _declaring(graph, holder, set()):
                 for declaration in graph.objects(declared, SH.declare):
                     prefix = str(graph.value(declaration, SH.prefix))
                     namespace = str(graph.value(declaration, SH.namespace))
@@ -26,29 +37,184 @@ class Prefixes:
         return "".join(f"PREFIX {prefix}: <{namespace}>\n" for prefix, namespace in sorted(self.namespaces.items()))
 
 
-def _declaring(graph: rdflib.Graph, holder: rdflib.term.Node):
+def _declaring(graph: rdflib.Graph, holder: rdflib.term.Node, seen: set):
     # sh:prefixes names a node with sh:declare; owl:imports of that node declare more.
+    if holder in seen:
+        return
+    seen.add(holder)
     yield holder
     for imported in graph.objects(holder, OWL.imports):
-        yield from _declaring(graph, imported)
+        yield from _declaring(graph, imported, seen)
 
 
-def select_subquery(select: str, unsupported) -> tuple[str, list[str]]:
-    """The constraint's SELECT, with $this as an ordinary variable, and the variables it projects.
+_TOKEN = re.compile(r'''
+    (?P<string>"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^'\\]|\\.|'(?!''))*\'\'\'|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+  | (?P<iri><(?![?$])[^<>"{}|^`\\\s]*>)
+  | (?P<comment>\#[^\n]*)
+  | (?P<var>[?$][A-Za-z0-9_\u00B7-\uFFFF]+)
+  | (?P<brace>[{}])
+  | (?P<word>[A-Za-z_][\w-]*(?::(?:[\w%-]|\.(?=[\w%-]))*)?|:(?:[\w%-]|\.(?=[\w%-]))*)
+  | (?P<space>\s+)
+  | (?P<other>.)''', re.X | re.S)
 
-    Joined to the shape's focus nodes, the subquery gives the rows that pre-binding $this would give
-    for the queries SHACL allows (no $this inside a nested SELECT, MINUS or VALUES that needs it bound).
+_AGGREGATES = {"COUNT", "SUM", "MIN", "MAX", "AVG", "SAMPLE", "GROUP_CONCAT"}
+
+
+@dataclass
+class _Token:
+    kind: str
+    text: str
+
+    @property
+    def keyword(self) -> str:
+        return self.text.upper() if self.kind == "word" else ""
+
+    @property
+    def variable(self) -> str | None:
+        return self.text[1:] if self.kind == "var" else None
+
+
+@dataclass
+class _Block:
+    """A { ... } of the query: its kind (what opened it), its token span and the blocks inside."""
+
+    kind: str  # where, group, optional, exists, minus, values, graph, service, subquery (a group holding a SELECT)
+    start: int
+    end: int = -1
+    inner: list[_Block] = field(default_factory=list)
+
+
+def _tokens(query: str) -> list[_Token]:
+    return [_Token(m.lastgroup, m.group()) for m in _TOKEN.finditer(query)]
+
+
+def _blocks(tokens: list[_Token], unsupported) -> _Block:
+    """The tree of blocks, under a root that spans the whole query."""
+    root = _Block("root", -1, len(tokens))
+    stack, pending, select = [root], None, False
+    for index, token in enumerate(tokens):
+        keyword = token.keyword
+        if keyword in ("OPTIONAL", "MINUS", "EXISTS", "VALUES", "GRAPH", "SERVICE"):
+            pending = keyword.lower()
+        elif keyword == "SELECT":
+            select = True
+            if stack[-1].kind == "group" and not _before(tokens, stack[-1].start, index):
+                stack[-1].kind = "subquery"
+        elif token.text == "{":
+            kind = pending or ("where" if select else "group")
+            pending, select = None, select and kind != "where"
+            block = _Block(kind, index)
+            stack[-1].inner.append(block)
+            stack.append(block)
+        elif token.text == "}":
+            if len(stack) == 1:
+                unsupported("unbalanced braces in a SPARQL constraint")
+                return root
+            stack.pop().end = index
+    if len(stack) != 1:
+        unsupported("unbalanced braces in a SPARQL constraint")
+    return root
+
+
+def _before(tokens, start, index) -> bool:
+    """Is there anything but space and comments between tokens start and index?"""
+    return any(t.kind not in ("space", "comment") for t in tokens[start + 1:index])
+
+
+def _mentions(tokens, block: _Block, names: set[str]) -> bool:
+    return any(t.variable in names for t in tokens[block.start:block.end + 1])
+
+
+def _walk(block: _Block):
+    yield block
+    for inner in block.inner:
+        yield from _walk(inner)
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    text: str  # a group pattern, { SELECT ... }, giving the constraint's rows for every focus node
+    projected: list[str]
+
+
+def correlate(select: str, correlation: str, bound: set[str], replace: dict[str, str], unsupported) -> Rewritten | None:
+    """Rewrite a constraint's SELECT so that it finds its rows for every focus node in one run.
+
+    ``correlation`` is a group pattern binding the pre-bound variables ``bound`` (this, and value or
+    parameters), once per combination; ``replace`` maps variables to SPARQL text put in their place ($PATH).
     """
-    for variable in sorted(set(re.findall(r"\$(\w+)", select)) - {"this"}):
-        unsupported(f"pre-bound variable ${variable} in a SPARQL constraint")
-    query = re.sub(r"\$this\b", "?this", select.strip())
-    head = re.match(r"(?is)\s*SELECT\s+(DISTINCT\s+|REDUCED\s+)?(.*?)\s*WHERE\b", query)
-    if head is None:
-        unsupported("a SPARQL constraint whose sh:select is not a SELECT ... WHERE query")
-        return "", []
-    if head.group(2).strip() == "*":
-        unsupported("SELECT * in a SPARQL constraint: project ?this and the variables the message uses")
-    projected = re.findall(r"[?$](\w+)", head.group(2))
-    if "this" not in projected:
-        unsupported("a SPARQL constraint that does not project $this")
-    return "{ " + query + " }", projected
+    tokens = _tokens(select)
+    for token in tokens:
+        if token.variable in replace:
+            token.kind, token.text = "other", replace[token.variable]
+        elif token.variable is not None:
+            token.text = "?" + token.variable  # $x and ?x are one variable
+    problems = []
+    root = _blocks(tokens, problems.append)
+    heads = [i for i, t in enumerate(tokens) if t.keyword == "SELECT"]
+    if not heads or _before(tokens, -1, heads[0]):
+        problems.append("a SPARQL constraint whose sh:select does not start with SELECT (declare prefixes with sh:prefixes)")
+    where = next((b for b in root.inner if b.kind == "where"), None)
+    if where is None:
+        problems.append("a SPARQL constraint without a WHERE clause")
+    for index, token in enumerate(tokens):
+        keyword = token.keyword
+        if keyword in ("LIMIT", "OFFSET"):
+            problems.append(f"{keyword} in a SPARQL constraint (it would apply to all focus nodes together)")
+        if keyword == "AS" and _next(tokens, index).variable in bound:
+            problems.append(f"a SPARQL constraint that assigns the pre-bound variable ${_next(tokens, index).variable}")
+        if keyword in ("GRAPH", "SERVICE", "FROM"):  # the data is the default graph; SERVICE would go online
+            problems.append(f"{keyword} in a SPARQL constraint")
+        if token.variable == "failure":
+            problems.append("?failure in a SPARQL constraint")
+    # SHACL forbids these outright (5.3.1.1), whether or not they mention a pre-bound variable.
+    for block in _walk(root):
+        if block.kind in ("minus", "values"):
+            problems.append(f"{block.kind.upper()} in a SPARQL constraint")
+        if block.kind == "subquery" and not bound <= set(_projection(tokens, block.start)):
+            problems.append("a subquery that does not project every pre-bound variable")
+    for problem in problems:
+        unsupported(problem)
+    if problems:
+        return None
+    projected = _projection(tokens, -1)
+    if "*" in projected:
+        unsupported("SELECT * in a SPARQL constraint: project $this and the variables the message uses")
+        return None
+    if "this" not in projected:  # the focus node is pre-bound, so a result needs no projected $this
+        first = heads[0] + 1
+        while tokens[first].kind == "space" or tokens[first].keyword in ("DISTINCT", "REDUCED"):
+            first += 1
+        tokens.insert(first, _Token("var", "?this "))
+        root = _blocks(tokens, unsupported)
+        projected.append("this")
+    insert = {b.start for b in _walk(root)
+              if b.kind in ("where", "group", "optional") and (b.kind == "where" or _mentions(tokens, b, bound))}
+    text = "".join(t.text + (f" {correlation} " if i in insert else "") for i, t in enumerate(tokens))
+    return Rewritten("{ " + text.strip() + " }", projected)
+
+
+def _next(tokens, index) -> _Token:
+    return next((t for t in tokens[index + 1:] if t.kind not in ("space", "comment")), _Token("other", ""))
+
+
+def _projection(tokens, start: int) -> list[str]:
+    """The variables a SELECT projects: the first SELECT after token ``start``, up to its WHERE block
+    (in ``(expression AS ?v)`` only ?v); "*" for SELECT *."""
+    index = next(i for i in range(start + 1, len(tokens)) if tokens[i].keyword == "SELECT") + 1
+    projected, depth = [], 0
+    while index < len(tokens) and tokens[index].keyword != "WHERE" and tokens[index].text != "{":
+        token = tokens[index]
+        depth += token.text == "("
+        depth -= token.text == ")"
+        if token.text == "*" and depth == 0:
+            projected.append("*")
+        elif token.variable and (depth == 0 or _previous_is_as(tokens, index)):
+            projected.append(token.variable)
+        index += 1
+    return projected
+
+
+def _previous_is_as(tokens, index) -> bool:
+    previous = next((t for t in reversed(tokens[:index]) if t.kind not in ("space", "comment")), None)
+    return previous is not None and previous.keyword == "AS"
