@@ -1,22 +1,21 @@
 """The ratings in the knowledge base agree, row by row, with the reference table they were read from.
 
-The expected values are parsed from ``shared/reference/acr-criteria.md`` (outside the repository) at
-test time, not copied into this file, so a typo in the knowledge base or a later correction of the
-reference shows up as a failure. Abbreviations and symbols of the reference (UA/MBA/UNA, SOE names,
-the radiation symbols) are resolved to IRIs through the labels, notations and symbols the graph itself
-carries, not through a table kept here.
+The expected values are in ``tests/data/reference-ratings.csv``, re-typed from the ACR sources its header
+names, so a typo in the knowledge base or a later correction of the table shows up as a failure. The
+table writes categories, strengths of evidence and radiation levels as the ACR does (UA/MBA/UNA, SOE
+names, the radiation symbols); they are resolved to IRIs through the notations, labels and symbols the
+graph itself carries, not through a table kept here.
 """
 from __future__ import annotations
 
-import re
-from functools import lru_cache
-from pathlib import Path
+import csv
 
 import pytest
 
 from kg.store import EmbeddedStore
+from locations import ROOT
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "acr-criteria.md"
+REFERENCE = ROOT / "tests" / "data" / "reference-ratings.csv"
 
 PREFIXES = """
 PREFIX acr:     <https://w3id.org/acr-kg/ontology/>
@@ -33,83 +32,23 @@ NO_VALUE = "-"
 
 # --- the reference ------------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
-
-
-def read_reference() -> str:
-    """The reference text; a missing file fails the calling test (it is never skipped)."""
-    if not REFERENCE.is_file():
-        pytest.fail(f"reference table not found at {REFERENCE}: the rating tests need it", pytrace=False)
-    return _read(REFERENCE)
-
-
-def _section(text: str, heading_prefix: str) -> str:
-    """The body of the level-2 section whose heading starts with ``heading_prefix``."""
-    match = re.search(rf"^## {re.escape(heading_prefix)}[^\n]*\n(.*?)(?=^## |\Z)", text, re.M | re.S)
-    if match is None:
-        pytest.fail(f"section '## {heading_prefix}...' not found in {REFERENCE}", pytrace=False)
-    return match.group(1)
-
-
-def _category_legend(text: str) -> dict[str, str]:
-    """Abbreviation -> category name, from the legend line ('UA = Usually appropriate, ...')."""
-    legend = dict(re.findall(r"\b([A-Z]{2,4}) = ([A-Za-z ]+?)\s*[,.]", text))
-    if not {"UA", "MBA", "UNA"} <= set(legend):
-        pytest.fail(f"category legend not understood: {legend}", pytrace=False)
-    return legend
-
-
-def _entries(block: str) -> list[str]:
-    flat = " ".join(block.replace("**", "").split())
-    return [e.strip().rstrip(".").strip() for e in flat.split(";") if e.strip().rstrip(".").strip()]
-
-
-def parse_topic_235(text: str) -> dict[tuple[int, str], dict]:
-    """(variant number, procedure name) -> the row's values, exactly as the reference writes them."""
-    legend = _category_legend(text)
-    section = _section(text, "Topic 235")
-    cats = "|".join(sorted(legend, key=len, reverse=True))
-    entry = re.compile(
-        rf"^(?P<name>.+?)\s+(?P<cat>{cats})\s+(?P<median>\d)\s+(?P<soe>.+?)\s+"
-        r"(?P<adult>O|☢+|Varies)\s+(?P<ped>O|☢+|Varies|-)$")
-    rows: dict[tuple[int, str], dict] = {}
-    blocks = re.findall(r"^\*\*V(\d+)\*\*[^:\n]*:(.*?)(?=\n\*\*V\d|\n[ \t]*\n|\Z)", section, re.M | re.S)
-    if not blocks:
-        pytest.fail("no '**Vn**:' rating blocks found in the topic 235 section", pytrace=False)
-    for number, block in blocks:
-        for item in _entries(block):
-            m = entry.match(item)
-            if m is None:
-                pytest.fail(f"V{number}: cannot parse rating entry {item!r}", pytrace=False)
-            key = (int(number), m["name"])
-            assert key not in rows, f"reference lists {key} twice"
-            rows[key] = {"category": legend[m["cat"]], "median": int(m["median"]), "soe": m["soe"],
-                         "adult": m["adult"], "ped": None if m["ped"] == NO_VALUE else m["ped"]}
-    totals = re.search(r"Totals:\s*(\d+) variants,\s*(\d+) rated rows", section)
-    if totals:
-        assert len({v for v, _ in rows}) == int(totals[1]), "parsed variant count differs from the stated total"
-        assert len(rows) == int(totals[2]), "parsed row count differs from the stated total"
+def read_reference() -> dict[tuple[int, int, str], dict]:
+    """(topic, variant, procedure name) -> the row's values, exactly as the table writes them."""
+    with REFERENCE.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(line for line in f if not line.startswith("#"))
+        rows: dict[tuple[int, int, str], dict] = {}
+        for row in reader:
+            key = (int(row["topic"]), int(row["variant"]), row["procedure"])
+            assert key not in rows, f"{REFERENCE.name} lists {key} twice"
+            rows[key] = {"category": row["category"], "median": int(row["median"]), "soe": row["soe"],
+                         "adult": row["adult_rrl"],
+                         "ped": None if row["pediatric_rrl"] == NO_VALUE else row["pediatric_rrl"],
+                         "revision": row["revision"]}
     return rows
 
 
-def parse_topic_286_v9(text: str) -> dict[str, dict]:
-    """Procedure name -> category name and median for topic 286 variant 9."""
-    legend = _category_legend(text)
-    section = _section(text, "A neighbouring topic")
-    cats = "|".join(sorted(legend, key=len, reverse=True))
-    entry = re.compile(rf"^(?P<name>.+?)\s+(?P<cat>{cats})\s+(?P<median>\d)$")
-    rows: dict[str, dict] = {}
-    for line in section.splitlines():
-        items = _entries(line)
-        if items and all(entry.match(i) for i in items):
-            for item in items:
-                m = entry.match(item)
-                rows[m["name"]] = {"category": legend[m["cat"]], "median": int(m["median"])}
-    if not rows:
-        pytest.fail("no ratings of topic 286 variant 9 found in the reference", pytrace=False)
-    return rows
+def reference_of(topic: int) -> dict[tuple[int, str], dict]:
+    return {(variant, name): row for (t, variant, name), row in read_reference().items() if t == topic}
 
 
 # --- the knowledge base -------------------------------------------------------------------------
@@ -121,7 +60,7 @@ def store() -> EmbeddedStore:
 
 @pytest.fixture(scope="module")
 def vocab(store) -> dict[str, dict[str, str]]:
-    """Labels and symbols of the value sets, as the graph states them (text -> IRI)."""
+    """Notations, labels and symbols of the value sets, as the graph states them (text -> IRI)."""
     def lookup(query: str) -> dict[str, str]:
         found: dict[str, str] = {}
         for row in store.select(PREFIXES + query):
@@ -138,7 +77,7 @@ def vocab(store) -> dict[str, dict[str, str]]:
 
 
 RATINGS_QUERY = PREFIXES + """
-SELECT ?rating ?variant ?variantNumber ?name ?category ?median ?soe ?adult ?ped WHERE {
+SELECT ?rating ?variant ?variantNumber ?name ?category ?median ?soe ?adult ?ped ?revisionLabel WHERE {
   ?topic acr:topicId %(topic)d .
   ?variant a acr:Variant ; acr:ofTopic ?topic ; acr:variantNumber ?variantNumber .
   ?rating a acr:AppropriatenessRating ;
@@ -147,7 +86,7 @@ SELECT ?rating ?variant ?variantNumber ?name ?category ?median ?soe ?adult ?ped 
           acr:fromRevision ?revision ;
           acr:category ?category ;
           acr:median ?median .
-  ?revision acr:isCurrentRevision true .
+  ?revision acr:isCurrentRevision true ; acr:revisionLabel ?revisionLabel .
   ?procedure acr:hasName ?procName .
   ?procName acr:fromRevision ?revision ; acr:nameText ?name .
   OPTIONAL { ?rating acr:strengthOfEvidence ?soe }
@@ -170,19 +109,20 @@ def _kb_ratings(store, topic: int) -> dict[tuple[int, str], dict]:
 
 # --- tests --------------------------------------------------------------------------------------
 
-def test_reference_parses_to_60_rows_in_8_variants():
-    rows = parse_topic_235(read_reference())
-    assert len(rows) == 60
-    assert sorted({v for v, _ in rows}) == list(range(1, 9))
+def test_reference_holds_60_rows_of_topic_235_in_8_variants_and_10_of_286_v9():
+    assert {topic for topic, _, _ in read_reference()} == {235, 286}
+    assert len(reference_of(235)) == 60
+    assert sorted({variant for variant, _ in reference_of(235)}) == list(range(1, 9))
+    assert len(reference_of(286)) == 10
+    assert {variant for variant, _ in reference_of(286)} == {9}
 
 
-def test_topic_235_ratings_match_reference_row_by_row(store, vocab):
-    expected = parse_topic_235(read_reference())
-    actual = _kb_ratings(store, 235)
+@pytest.mark.parametrize("topic, variants", [(235, set(range(1, 9))), (286, {9})])
+def test_ratings_match_reference_row_by_row(store, vocab, topic, variants):
+    expected = reference_of(topic)
+    actual = _kb_ratings(store, topic)
 
-    assert len(actual) == 60, f"expected 60 current ratings of topic 235, found {len(actual)}"
-    assert len({v for v, _ in actual}) == 8
-    assert sorted({v for v, _ in actual}) == list(range(1, 9))
+    assert {v for v, _ in actual} == variants
     assert set(actual) == set(expected), (
         f"only in KB: {sorted(set(actual) - set(expected))}; only in reference: {sorted(set(expected) - set(actual))}")
 
@@ -190,44 +130,25 @@ def test_topic_235_ratings_match_reference_row_by_row(store, vocab):
     for key in sorted(expected):
         want, got = expected[key], actual[key]
         checks = {
-            "category": (vocab["category"].get(want["category"]), got["category"]),
+            "category": (vocab["notation"].get(want["category"]), got["category"]),
             "median": (want["median"], got["median"]),
             "SOE": (vocab["soe"].get(want["soe"]), got["soe"]),
             "adult RRL": (vocab["rrl"].get(want["adult"]), got["adult"]),
             "pediatric RRL": (vocab["rrl"].get(want["ped"]) if want["ped"] else None, got["ped"]),
+            "revision": (want["revision"], got["revisionLabel"]),
         }
         for what, (w, g) in checks.items():
             if w != g:
-                problems.append(f"235 V{key[0]} {key[1]}: {what} expected {w}, KB has {g}")
+                problems.append(f"{topic} V{key[0]} {key[1]}: {what} expected {w}, KB has {g}")
         # every reference value must resolve to a graph individual (no silent None == None)
-        for what, text, table in (("category", want["category"], "category"), ("SOE", want["soe"], "soe"),
+        for what, text, table in (("category", want["category"], "notation"), ("SOE", want["soe"], "soe"),
                                   ("adult RRL", want["adult"], "rrl")):
             if text not in vocab[table]:
-                problems.append(f"235 V{key[0]} {key[1]}: reference {what} {text!r} has no individual in the graph")
-        iri = f"{ACRKB}rating-235-{key[0]}-"
+                problems.append(f"{topic} V{key[0]} {key[1]}: reference {what} {text!r} has no individual in the graph")
+        iri = f"{ACRKB}rating-{topic}-{key[0]}-"
         if not str(got["rating"]).startswith(iri):
-            problems.append(f"rating IRI {got['rating']} does not follow rating-235-{key[0]}-<procedure>")
+            problems.append(f"rating IRI {got['rating']} does not follow rating-{topic}-{key[0]}-<procedure>")
     assert not problems, "\n".join(problems)
-
-
-def test_category_abbreviations_agree_with_graph_notations(vocab):
-    legend = _category_legend(read_reference())
-    for abbreviation, name in legend.items():
-        assert vocab["notation"].get(abbreviation) == vocab["category"].get(name), (
-            f"{abbreviation} = {name!r} in the reference, but the graph disagrees")
-
-
-def test_topic_286_variant_9_ratings_match_reference(store, vocab):
-    expected = parse_topic_286_v9(read_reference())
-    assert len(expected) == 5
-    actual = {name: row for (variant, name), row in _kb_ratings(store, 286).items() if variant == 9}
-    assert set(actual) == set(expected)
-    for name, want in expected.items():
-        got = actual[name]
-        assert got["category"] == vocab["category"][want["category"]], name
-        assert got["median"] == want["median"], name
-        # the reference gives no SOE or radiation levels for these rows: none may be invented
-        assert got["soe"] is None and got["adult"] is None and got["ped"] is None, name
 
 
 def test_breast_mri_conflict_between_235_v7_and_286_v9_is_kept(store, vocab):
@@ -247,7 +168,7 @@ def test_every_rating_has_source_and_provenance(store):
         }""").rows
     assert not missing, f"ratings without a typed source or curation activity: {[r['rating'] for r in missing]}"
     total = store.select(PREFIXES + "SELECT (COUNT(?r) AS ?n) WHERE { ?r a acr:AppropriatenessRating }").rows
-    assert total[0]["n"] >= 65
+    assert total[0]["n"] >= len(read_reference())
 
 
 def test_seed_ratings_of_variant_7_carry_the_seed_and_a_rationale(store):

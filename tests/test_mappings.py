@@ -1,7 +1,8 @@
-"""The SSSOM mapping set: valid SSSOM, clean under our QC, faithful to the terminology reference, and the
-one source of the generated SKOS file."""
+"""The SSSOM mapping set: valid SSSOM, clean under our QC, limited to verified codes, and the one source of
+the generated SKOS file."""
 from __future__ import annotations
 
+import csv
 import re
 import subprocess
 import sys
@@ -12,11 +13,11 @@ import rdflib
 
 from kg.terminology import mappings
 from kg.terminology.mappings import MAPPINGS_FILE, code_index, load, mappings_turtle, qc, typed_entities
-from locations import KB_DIR
+from locations import KB_DIR, ROOT
 from kg.terms import ACR, ACRKB
 from kg.store import EmbeddedStore
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "terminology.md"
+VERIFIED_CODES = ROOT / "tests" / "data" / "verified-codes.tsv"
 SKOS = rdflib.Namespace("http://www.w3.org/2004/02/skos/core#")
 SNOMED = "http://snomed.info/id/"
 
@@ -84,14 +85,29 @@ def test_only_free_set_snomed_codes_carry_labels(mapping_set):
     assert labelled and labelled <= free_set
 
 
-def test_every_code_is_in_the_terminology_reference(mapping_set):
-    """No invented code: each object code appears verbatim in shared/reference/terminology.md."""
-    if not REFERENCE.exists():
-        pytest.skip(f"terminology reference not found at {REFERENCE}")
-    text = REFERENCE.read_text(encoding="utf-8")
+def _verified_codes() -> dict[tuple[str, str], str]:
+    """(terminology name, code) -> tag (A, S or T) of every code the project has seen at a source."""
+    with VERIFIED_CODES.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader((line for line in f if not line.startswith("#")), delimiter="\t"))
+    codes = {(row["terminology"], row["code"]): row["tag"] for row in rows}
+    assert len(codes) == len(rows), f"{VERIFIED_CODES.name} lists a code twice"
+    assert set(codes.values()) <= {"A", "S", "T"}
+    return codes
+
+
+def test_every_code_is_a_verified_code(mapping_set):
+    """No invented code: each object code is listed, in its terminology, in tests/data/verified-codes.tsv."""
+    verified = _verified_codes()
     missing = [m.object_id for m in mapping_set.mappings if not m.no_term_found
-               and not re.search(rf"(?<![\w.-]){re.escape(m.object_id.split(':', 1)[1])}(?![\w-]|\.\d)", text)]
+               and (mapping_set.terminology(m).name, m.object_id.split(":", 1)[1]) not in verified]
     assert missing == []
+
+
+def test_codes_seen_only_on_third_party_pages_are_never_exact_matches(mapping_set):
+    verified = _verified_codes()
+    exact = [m.object_id for m in mapping_set.mappings if not m.no_term_found and m.predicate_id == "skos:exactMatch"
+             and verified.get((mapping_set.terminology(m).name, m.object_id.split(":", 1)[1])) == "T"]
+    assert exact == []
 
 
 def test_every_row_is_a_manual_curation_with_a_comment(mapping_set):

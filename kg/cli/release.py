@@ -11,12 +11,12 @@ from kg.kb.release import release
 
 @click.command("release")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory to write acr-kg.ttl, acr-kg.owl and acr-kg.jsonld into (replaced as a whole).")
+              help="Directory to write the release into (replaced as a whole): acr-kg.ttl, .owl and .jsonld, "
+                   "the SSSOM mapping set, the shapes and the queries.")
 @click.option("--date", "date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Stamp this release date into owl:versionIRI and owl:versionInfo (default: the header's version).")
 def command(out: Path, date: dt.datetime | None):
     """Release the merged ontology (model, patient vocabulary, knowledge base)."""
     result = release(out, date.date() if date else None)
-    for path in result.files:
-        click.echo(f"wrote {path}")
+    click.echo(f"wrote {len(result.files)} files to {result.directory}")
     click.echo(f"version {result.version_info} <{result.version_iri}>, {result.triples} triples")

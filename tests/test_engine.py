@@ -1,0 +1,86 @@
+"""One engine shared by threads, batches that mix evaluation dates, and the public API."""
+from __future__ import annotations
+
+import datetime as dt
+import random
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import kg
+from kg.input import parse_patient, read_patient
+from kg.recommend import Engine, Request
+from kg.synthetic import case_turtle, random_case
+from locations import EXAMPLES_DIR
+
+
+def _spread_patients(n: int, seed: int) -> list:
+    """Generated patients whose order (evaluation) dates are spread over a year, some invalid."""
+    rng = random.Random(seed)
+    first = dt.date(2025, 12, 1)
+    return [parse_patient(case_turtle(random_case(rng, now=first + dt.timedelta(days=rng.randint(0, 364))),
+                                      f"https://example.org/spread/{seed}/{i}").encode(), f"p{i}.ttl")
+            for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def mixed() -> list:
+    examples = [read_patient(path) for path in sorted(EXAMPLES_DIR.glob("*.ttl"))]
+    return examples + _spread_patients(200 - len(examples), seed=7)
+
+
+@pytest.fixture(scope="module")
+def alone(recommender, mixed) -> list[dict]:
+    return [recommender.recommend(data).as_dict() for data in mixed]
+
+
+def test_the_mix_has_every_kind_of_answer_and_many_dates(alone):
+    assert len({a["evaluation_date"] for a in alone}) > 100
+    kinds = {(a["valid"], bool(a["applicable"])) for a in alone}
+    assert kinds == {(False, False), (True, False), (True, True)}
+
+
+def test_a_batch_with_dates_spread_over_a_year_answers_as_one_by_one(recommender, mixed, alone):
+    assert [r.as_dict() for r in recommender.recommend_many(mixed)] == alone
+
+
+def test_patients_with_different_threshold_sets_in_one_batch(recommender):
+    borderline = read_patient(EXAMPLES_DIR / "after-therapy-borderline-us.ttl")
+    together = recommender.evaluate([Request(borderline, None, "seed"), Request(borderline, None, "acr")])
+    # the same graph twice shares every node, so it goes to two batches; the answers still differ by set
+    assert [r.as_dict() for r in together] == [recommender.recommend(borderline, thresholds=t).as_dict()
+                                               for t in ("seed", "acr")]
+    assert together[0].node_assessments[0]["assessment"] != together[1].node_assessments[0]["assessment"]
+
+
+def test_eight_threads_share_one_engine(mixed, alone):
+    engine = Engine()
+    order = list(range(len(mixed)))
+    random.Random(3).shuffle(order)
+
+    def answer(index: int) -> tuple[int, dict]:
+        return index, engine.recommend(mixed[index]).as_dict()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = dict(pool.map(answer, order))
+    assert [answers[i] for i in range(len(mixed))] == alone
+
+
+def test_threads_sharing_an_engine_in_batches(mixed, alone):
+    engine = Engine()
+    chunks = [list(range(i, len(mixed), 8)) for i in range(8)]
+
+    def answer(indexes: list[int]) -> list[tuple[int, dict]]:
+        return [(i, r.as_dict()) for i, r in zip(indexes, engine.recommend_many([mixed[i] for i in indexes]))]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = dict(pair for part in pool.map(answer, chunks) for pair in part)
+    assert [answers[i] for i in range(len(mixed))] == alone
+
+
+def test_the_public_api_is_in_the_package():
+    assert isinstance(kg.__version__, str) and kg.__version__[0].isdigit()
+    assert kg.Engine is Engine and kg.read_patient is read_patient
+    assert issubclass(kg.InputError, kg.AcrKgError)
+    with pytest.raises(AttributeError):
+        kg.NoSuchThing  # noqa: B018
