@@ -27,6 +27,7 @@ FORMATS = {
     "turtle": ox.RdfFormat.TURTLE,
     "json-ld": ox.RdfFormat.JSON_LD,
     "ntriples": ox.RdfFormat.N_TRIPLES,
+    "fhir": None,  # FHIR R4 JSON or Bulk Data NDJSON, mapped to our vocabulary by kg.input.fhir
 }
 SUFFIXES = {".ttl": "turtle", ".turtle": "turtle", ".jsonld": "json-ld", ".json": "json-ld", ".nt": "ntriples"}
 
@@ -76,7 +77,31 @@ def _check_json_depth(data: bytes, name: str) -> None:
         raise InputError(f"not valid JSON: {exc}", name, getattr(exc, "lineno", None)) from None
 
 
+def read_patients(source: str | Path, input_format: str | None = None, *, now: dt.date | None = None,
+                  order: str | None = None) -> list[PatientData]:
+    """Read one input: a patient graph, or a FHIR record of one or several patients (by content, or
+    ``input_format='fhir'``). ``now`` and ``order`` are for FHIR records: the date the record is read as
+    of, and the order being decided (kg.input.fhir); a patient graph states its own order."""
+    from kg.input.fhir import looks_like_fhir, parse_fhir, read_fhir
+
+    name = "<stdin>" if str(source) == "-" else str(source)
+    if input_format == "fhir" or (name != "<stdin>" and Path(source).is_dir()):
+        return read_fhir(source, now=now, order=order)
+    try:
+        data = sys.stdin.buffer.read() if name == "<stdin>" else Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", name) from None
+    if input_format is None and looks_like_fhir(data):
+        return parse_fhir(data, name, now=now, order=order)
+    if order is not None:
+        raise InputError("--order is for FHIR input; a patient graph states its order (acr:hasCurrentOrder)", name)
+    return [parse_patient(data, name, input_format)]
+
+
 def parse_patient(data: bytes, name: str = "<input>", input_format: str | None = None) -> PatientData:
+    if input_format == "fhir":
+        raise InputError("FHIR input holds one or more patients: read it with read_patients or kg.input.fhir", name)
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as some editors write, says nothing
     fmt = _guess_format(name, data, input_format)
     if fmt == "json-ld":
         _check_json_depth(data, name)
@@ -95,6 +120,9 @@ def parse_patient(data: bytes, name: str = "<input>", input_format: str | None =
         if quad.predicate.value == OWL_IMPORTS:
             raise InputError(f"refused owl:imports of <{quad.object.value}>: parsing never touches the network; "
                              "merge the imported data into the input instead", name)
+        if isinstance(quad.object, ox.Triple) or isinstance(quad.subject, ox.Triple):
+            raise InputError(f"RDF 1.2 triple terms are not part of a patient graph (on {quad.predicate.value}); "
+                             "state the facts as plain triples", name)
     if not quads:
         raise InputError("the input holds no triples", name)
     default = [q for q in quads if isinstance(q.graph_name, ox.DefaultGraph)]

@@ -15,6 +15,8 @@ import pyoxigraph as ox
 from kg.errors import UsageError
 from kg.input.batches import node_owners
 from kg.input.coding import code_namespaces
+from kg.store import from_oxigraph
+from kg.terms import OWN_NAMESPACE
 from kg.validate.compiled import ShapeResult
 from kg.validate.context import Evaluation, check_thresholds, context_quads, knowledge_base_context, threshold_sets
 from kg.validate.report import ValidationResult, compiled_result
@@ -81,11 +83,21 @@ def validate_many(graphs: Sequence, evaluations: Sequence[Evaluation], *, engine
 
 
 def _holders(result: ShapeResult, owners: dict, graphs: Sequence):
-    """The graphs a result belongs to: those holding its focus node. A literal focus (an object where a
-    node was expected) belongs to the graphs that state it as the object of a targeted predicate."""
-    if isinstance(result.focus, ox.Literal):
-        holders = [index for index, quads in enumerate(graphs)
-                   if any(q.object == result.focus and q.predicate.value in result.object_targets for q in quads)]
-    else:
-        holders = owners.get(result.focus)
-    return holders or range(len(graphs))  # held by none: every graph, so no violation is ever lost
+    """The graphs a result belongs to: those holding its focus node. A focus that no patient owns (a
+    literal where a node was expected, or a shared term such as acr:Female or a code) belongs to the
+    graphs that put it there: those stating it as the object of one of the shape's targeted predicates.
+    One patient's mistake is never reported to the others that merely use the same term."""
+    focus = result.focus
+    if isinstance(focus, ox.Literal) or (isinstance(focus, ox.NamedNode) and focus.value.startswith(_shared_namespaces())):
+        # Compared as values: the store keeps literals in canonical form ("24.0" comes back as "24").
+        value = from_oxigraph(focus)
+        stating = [index for index, quads in enumerate(graphs)
+                   if any(q.predicate.value in result.object_targets and type(q.object) is type(focus)
+                          and from_oxigraph(q.object) == value for q in quads)]
+        if stating:
+            return stating
+    return owners.get(focus) or range(len(graphs))  # held by none: every graph, so no violation is ever lost
+
+
+def _shared_namespaces() -> tuple[str, ...]:
+    return (OWN_NAMESPACE, *code_namespaces())
