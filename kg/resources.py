@@ -42,3 +42,14 @@ def mappings_file() -> Path:
 def ontology_files() -> list[Path]:
     """The Turtle files that make up the ontology and knowledge base, model first."""
     return sorted(ontology_dir().glob("*.ttl")) + sorted(kb_dir().glob("*.ttl"))
+
+
+def files_with_kb_dir(kb_dir: Path) -> list[Path]:
+    """The model files of the project (ontology/*.ttl) with the knowledge base taken from ``kb_dir``
+    (an imported one, say), instead of the project's own."""
+    from kg.errors import InputError
+
+    kb_files = sorted(Path(kb_dir).glob("*.ttl"))
+    if not kb_files:
+        raise InputError("no Turtle files (*.ttl) in the knowledge base directory", source=str(kb_dir))
+    return [p for p in ontology_files() if p.parent == ontology_dir()] + kb_files

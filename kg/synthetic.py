@@ -52,6 +52,7 @@ class Case:
     palpable: bool | None = None
     findings: list[Finding] | None = None
     fault: str | None = None
+    ordered_procedure: str | None = None  # local name in acrkb:, e.g. "proc-us-axilla"
 
 
 def _date(value: dt.date) -> str:
@@ -102,6 +103,8 @@ def case_turtle(case: Case, iri: str = "https://example.org/synthetic/p") -> str
         o = f"<{iri}/order>"
         lines.append(f"{p} acr:hasCurrentOrder {o} . {o} a acr:ImagingOrder ; acr:askedQuestion acr:{case.question} ; "
                      f"acr:orderDate {_date(case.now)} .")
+        if case.ordered_procedure:
+            lines.append(f"{o} acr:orderedProcedure acrkb:{case.ordered_procedure} .")
     if case.palpable is not None:
         e = f"<{iri}/exam>"
         lines.append(f"{p} acr:hasClinicalExam {e} . {e} a acr:ClinicalExam ; acr:palpableAxillaryNode {str(case.palpable).lower()} .")
@@ -171,3 +174,56 @@ def random_case(rng: random.Random, now: dt.date = dt.date(2026, 11, 20), invali
         findings=findings,
         fault=fault,
     )
+
+
+# The population mix of the cohort benchmark: scenario -> share (see cohort_case).
+COHORT_MIX = {"variant-7": 0.3, "other-variant": 0.3, "no-variant": 0.3, "invalid": 0.1}
+# Procedures an order may name, from the knowledge base (ontology/kb/procedures.ttl).
+ORDERED_PROCEDURES = ("proc-us-axilla", "proc-mri-breast-wo-w", "proc-mammo-diagnostic",
+                      "proc-fdg-petct-skull-base-mid-thigh", None)
+
+
+def cohort_case(rng: random.Random, start: dt.date = dt.date(2026, 1, 1), days: int = 365,
+                scenario: str | None = None) -> Case:
+    """A patient of a hospital population, with its order date somewhere in ``days`` from ``start``.
+
+    Scenarios: "variant-7" (after completed neoadjuvant chemotherapy for node-positive cancer, asked
+    about the axilla, with an ultrasound of 1-3 nodes), "other-variant" (node-negative after therapy, or
+    the initial work-up before therapy), "no-variant" (therapy ongoing, another question, or surgery
+    done) and "invalid" (one shape broken); drawn from COHORT_MIX when not given."""
+    if scenario is None:
+        scenario = rng.choices(list(COHORT_MIX), weights=list(COHORT_MIX.values()))[0]
+    now = start + dt.timedelta(days=rng.randrange(days))
+    diagnosis = now - dt.timedelta(days=rng.randint(150, 300))
+    therapy_start = diagnosis + dt.timedelta(days=rng.randint(10, 30))
+    completed = Course("CourseCompleted", therapy_start, therapy_start + dt.timedelta(days=rng.randint(90, 140)))
+    case = Case(now=now, age=rng.randint(30, 85), n_category=rng.choice(POSITIVE_N[:6]),
+                tumour_mm=rng.choice((14.0, 18.0, 25.0, 32.0)), clip_placed=rng.choice((True, None)),
+                courses=[completed], prior_axillary_imaging=[(diagnosis, True)],
+                metastasis_suspected=False, ordered_procedure=rng.choice(ORDERED_PROCEDURES))
+    if scenario in ("variant-7", "invalid"):
+        case.palpable = rng.choice((False, False, True, None))
+        case.findings = [Finding(round(rng.uniform(1.0, 4.0), 1), rng.choice(("HilumPresent", "HilumAbsent")),
+                                 rng.choice(("ShapeOval", "ShapeOval", "ShapeRound")), rng.choice((True, None)))
+                         for _ in range(rng.randint(1, 3))]
+        if scenario == "invalid":
+            case.fault = rng.choice(FAULTS)
+    elif scenario == "other-variant":
+        if rng.random() < 0.5:  # node-negative after therapy
+            case.n_category = "cN0"
+            case.prior_axillary_imaging = []
+        else:  # the initial work-up, before any therapy
+            case.courses = []
+            case.now = diagnosis + dt.timedelta(days=rng.randint(3, 10))
+            case.prior_axillary_imaging = [(diagnosis, rng.random() < 0.7)]
+    elif scenario == "no-variant":
+        kind = rng.choice(("ongoing", "question", "surgery"))
+        if kind == "ongoing":
+            case.courses = [Course("CourseOngoing", therapy_start, None)]
+        elif kind == "question":
+            case.question = rng.choice(QUESTIONS[1:])
+        else:
+            case.surgery_done = True
+    else:
+        raise ValueError(f"unknown scenario {scenario!r}; use one of {', '.join(COHORT_MIX)}")
+    return case

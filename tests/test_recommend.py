@@ -202,7 +202,8 @@ def test_a_query_that_needs_a_predicate_has_no_answer_without_it(name):
     answered_with = answered_without = 0
     engine = Engine()
     for path in ["seed-patient.ttl", "after-therapy-suspicious-us.ttl", "palpable-node-normal-us.ttl",
-                 "node-negative-after-therapy.ttl", "initial-staging-suspicious-node.ttl"]:
+                 "node-negative-after-therapy.ttl", "initial-staging-suspicious-node.ttl",
+                 "order-mri-breast.ttl"]:
         with engine.loaded(Request(read_patient(EXAMPLES_DIR / path))) as (loaded, store):
             assert loaded.valid
             run = store.construct if query.form == "CONSTRUCT" else store.select

@@ -18,7 +18,8 @@ from kg.errors import AcrKgError
 
 # Verb -> module of kg.cli exposing a click command named `command`.
 VERBS = {"validate": "validate", "recommend": "recommend", "query": "query", "check": "check",
-         "release": "release", "build": "build", "map": "map"}
+         "release": "release", "build": "build", "map": "map", "import": "import_",
+         "cohort": "cohort"}
 INTERNAL_ERROR = 3
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from kg.errors import QualityCheckFailed, UsageError
-from kg.kb.quality import CheckReport, check, files_with_kb_dir
+from kg.kb.quality import CheckReport, check
+from kg.resources import files_with_kb_dir
 
 _COLUMNS = ("level", "check", "entity", "message")
 

@@ -16,9 +16,10 @@ import rdflib
 from rdflib.plugins.parsers.notation3 import BadSyntax
 
 from kg.errors import InputError
-from kg.resources import data_root, ontology_files
+from kg.resources import data_root, kb_dir, ontology_files
 from kg.terminology.mappings import mappings_turtle
 from kg.kb.populations import populations_turtle
+from kg.kb.tables import curated_ratings_turtle
 from kg.kb.value_sets import value_set_shapes
 
 
@@ -53,6 +54,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "ontology/kb/populations.ttl": _populations,
     "ontology/kb/mappings.ttl": mappings_turtle,  # SKOS links: the SSSOM file is their one source
     "shapes/value-sets.ttl": _value_sets,
+    "ontology/kb/topic-235-ratings.ttl": lambda: curated_ratings_turtle(kb_dir() / "tables" / "topic-235.csv", source_files()),
 }
 
 

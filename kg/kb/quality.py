@@ -21,7 +21,7 @@ from rdflib.namespace import RDF, SH
 from kg.terminology import mappings
 from kg.kb.build import parse_files
 from kg.errors import InputError
-from kg.resources import data_root, ontology_dir, ontology_files, queries_dir, shapes_dir
+from kg.resources import files_with_kb_dir, data_root, ontology_dir, ontology_files, queries_dir, shapes_dir
 from kg.terms import ONTOLOGY_IRI
 from kg.kb.reasoning import Consistency, Reasoner
 from kg.store import EmbeddedStore
@@ -97,14 +97,6 @@ class CheckReport:
 
 
 # --- inputs --------------------------------------------------------------------------------------
-
-def files_with_kb_dir(kb_dir: Path) -> list[Path]:
-    """The model files of the project (ontology/*.ttl) with the knowledge base taken from ``kb_dir``."""
-    kb_files = sorted(Path(kb_dir).glob("*.ttl"))
-    if not kb_files:
-        raise InputError("no Turtle files (*.ttl) in the knowledge base directory", source=str(kb_dir))
-    return [p for p in ontology_files() if p.parent == ontology_dir()] + kb_files
-
 
 _HEADER = re.compile(r"^#\s*(level|description):\s*(.*?)\s*$", re.MULTILINE)
 

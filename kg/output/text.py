@@ -60,6 +60,13 @@ def recommendation_text(rec: Recommendation) -> str:
             if p["rationale"]:
                 out.append(f"    * {p['label']}: {p['rationale']}")
         out.append("")
+    out += _order_lines(rec.order)
+    if rec.would_apply_if:
+        out += ["Would apply if the record settled what is unknown (nothing is recommended from a guess):"]
+        for variant in rec.would_apply_if:
+            out.append(f"  - topic {variant['topic_id']} variant {variant['variant_number']}:")
+            out += [f"      unknown: {missing}" for missing in variant["missing"]]
+        out.append("")
     if rec.conflicts:
         out += ["Conflicts between topics (shown, not resolved; discuss with the team):"]
         out += [f"  ! {c['message']}" for c in rec.conflicts] + [""]
@@ -96,6 +103,23 @@ def recommendation_text(rec: Recommendation) -> str:
         out += ["Sources:"] + [f"  - {s.get('title', '')} <{s['source']}>" + (f" ({s['citation']})" if s.get("citation") else "")
                                for s in rec.sources]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _order_lines(order: dict | None) -> list[str]:
+    """How the applicable variants rate the procedure on the order."""
+    if order is None:
+        return []
+    if order["status"] != "rated":
+        named = f"{order['label'] or curie(order['procedure'])}: " if order["procedure"] else ""
+        what = "no criteria apply" if order["status"] == "no-criteria-apply" else "not rated"
+        return [f"Ordered procedure: {named}{what} ({order['reason']})", ""]
+    lines = [f"Ordered procedure: {order['label']}"]
+    for r in order["ratings"]:
+        lines.append(f"  - topic {r['topic_id']} variant {r['variant_number']}: {r['category_label']} ({r['median']})")
+        if r["better"]:
+            lines.append("      rated higher: " + ", ".join(f"{b['label']} ({b['category_label']}, {b['median']})"
+                                                        for b in r["better"]))
+    return lines + [""]
 
 
 def recommendations_text(recs: list[Recommendation]) -> str:

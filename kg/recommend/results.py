@@ -55,6 +55,9 @@ class Recommendation:
     node_assessments: list[dict] = field(default_factory=list)
     next_steps: list[dict] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
+    # the current order's procedure and its ratings (see explain.order_rating); None: no order evaluated
+    order: dict | None = None
+    would_apply_if: list[dict] = field(default_factory=list)  # variants that unknown facts keep from applying
     notes: list[Issue] = field(default_factory=list)  # what the reader noticed (e.g. unmapped codes)
     derived: list = field(default_factory=list)  # triples the queries added, for RDF output
 
@@ -82,4 +85,6 @@ class Recommendation:
             "node_assessments": self.node_assessments,
             "next_steps": self.next_steps,
             "sources": self.sources,
+            "order": self.order,
+            "would_apply_if": self.would_apply_if,
         })

@@ -1,0 +1,123 @@
+"""Whole populations: every patient of Bulk FHIR exports and patient folders, evaluated in chunks.
+
+One door: ``run_cohort``. The inputs are listed in a fixed order and cut into chunks; each chunk is
+evaluated by a worker process with an engine of its own and
+written atomically under OUT/chunks/; the chunks are then joined into OUT/results.parquet,
+answers.jsonl, errors.jsonl (and results.ttl with the "turtle" format) and OUT/summary.json.
+Every input ends up exactly once in results or errors. ``resume`` skips the chunks already written.
+
+Invalid patient data (shape violations) are results with valid = false and their violations in
+answers.jsonl; errors.jsonl holds the inputs that could not be read as a patient at all.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from kg.cohort.chunks import add, run_chunk, write_atomically
+from kg.cohort.inputs import items as list_items
+from kg.errors import UsageError
+from kg.validate import check_thresholds
+
+CHUNK_SIZE = 2_000  # inputs per chunk: the unit of work, of atomic output and of --resume
+FORMATS = ("parquet", "turtle")
+
+__all__ = ["CHUNK_SIZE", "FORMATS", "run_cohort"]
+
+
+def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine: str = "local",
+               now: dt.date | None = None, thresholds: str = "seed", formats: tuple[str, ...] = ("parquet",),
+               resume: bool = False, chunk_size: int = CHUNK_SIZE, progress: bool = True) -> dict:
+    """Evaluate every patient of the sources; returns the summary (also written to OUT/summary.json)."""
+    check_thresholds(thresholds)
+    unknown = set(formats) - set(FORMATS)
+    if unknown:
+        raise UsageError(f"unknown cohort format {', '.join(sorted(unknown))}; use {' or '.join(FORMATS)}")
+    if engine != "local":
+        raise UsageError(f"unknown cohort engine {engine!r}: only local worker processes are available")
+    out = Path(out)
+    chunks = out / "chunks"
+    start = time.perf_counter()
+    inputs = list(list_items(sources))
+    manifest = {"sources": [s if s == "-" else str(Path(s).resolve()) for s in sources], "inputs": len(inputs),
+                "chunk_size": chunk_size, "now": now.isoformat() if now else None, "thresholds": thresholds,
+                "formats": sorted(formats)}
+    _prepare(chunks, manifest, resume)
+    tasks = [(index, inputs[first:first + chunk_size], str(chunks), now, thresholds, tuple(formats))
+             for index, first in enumerate(range(0, len(inputs), chunk_size))]
+    total: dict = {}
+    todo = []
+    for task in tasks:
+        done = chunks / f"part-{task[0]:05d}.summary.json"
+        if done.exists():
+            add(total, json.loads(done.read_text()))
+        else:
+            todo.append(task)
+    from tqdm import tqdm
+
+    with tqdm(total=len(inputs), initial=total.get("inputs", 0), unit="patient", file=sys.stderr,
+              disable=not progress, smoothing=0.1) as bar:
+        for summary in _map(todo, workers):
+            add(total, summary)
+            bar.update(summary["inputs"])
+    _join(out, chunks, len(tasks), formats)
+    elapsed = time.perf_counter() - start
+    total |= {"engine": engine, "workers": workers, "seconds": round(elapsed, 3),
+              "inputs_per_second": round(len(inputs) / elapsed, 1) if elapsed else None}
+    write_atomically(out / "summary.json", (json.dumps(total, indent=2, ensure_ascii=False) + "\n").encode())
+    if total.get("inputs", 0) != len(inputs):
+        raise AssertionError(f"the chunks account for {total.get('inputs', 0)} of {len(inputs)} inputs")
+    return total
+
+
+def _prepare(chunks: Path, manifest: dict, resume: bool) -> None:
+    written = chunks / "manifest.json"
+    if resume and written.exists():
+        if json.loads(written.read_text()) != manifest:
+            raise UsageError(f"--resume: {chunks} was written for other inputs or options; run without --resume")
+        return
+    if chunks.exists():
+        shutil.rmtree(chunks)
+    chunks.mkdir(parents=True)
+    write_atomically(written, json.dumps(manifest, indent=2).encode())
+
+
+def _map(tasks: list, workers: int):
+    if workers <= 1 or len(tasks) <= 1:
+        yield from map(run_chunk, tasks)
+        return
+    import multiprocessing
+
+    # spawn: each worker starts clean and builds its own engine (no store copied from the parent)
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+        yield from pool.imap_unordered(run_chunk, tasks)
+
+
+def _join(out: Path, chunks: Path, count: int, formats) -> None:
+    """The chunks' files joined into the result files, each written atomically."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kg.cohort.chunks import arrow_schema
+
+    stems = [chunks / f"part-{index:05d}" for index in range(count)]
+    tables = [pq.read_table(stem.with_suffix(".parquet")) for stem in stems]
+    table = pa.concat_tables(tables) if tables else arrow_schema().empty_table()
+    temporary = out / f".results.parquet.{os.getpid()}.tmp"
+    pq.write_table(table, temporary)
+    os.replace(temporary, out / "results.parquet")
+    suffixes = {"answers.jsonl": ".answers.jsonl", "errors.jsonl": ".errors.jsonl"}
+    if "turtle" in formats:
+        suffixes["results.ttl"] = ".ttl"
+    for name, suffix in suffixes.items():
+        temporary = out / f".{name}.{os.getpid()}.tmp"
+        with temporary.open("wb") as joined:
+            for stem in stems:
+                with stem.with_suffix(suffix).open("rb") as part:
+                    shutil.copyfileobj(part, joined, 1 << 20)
+        os.replace(temporary, out / name)

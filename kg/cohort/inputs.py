@@ -1,0 +1,145 @@
+"""The inputs of a cohort run, listed in a fixed order so that a rerun cuts the same chunks.
+
+An *item* is one input: a patient file (Turtle, JSON-LD, FHIR JSON), one line of JSON Lines on stdin,
+or the resources of one patient of a Bulk Data NDJSON export. Items are read in the worker that
+evaluates them; one that cannot be read becomes an error record, never a lost input.
+
+JSON Lines on stdin: one object a line, either ``{"id": ..., "turtle": "..."}`` /
+``{"id": ..., "jsonld": {...}}`` (a patient graph), or a FHIR resource or Bundle (``resourceType``).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from kg.errors import AcrKgError, InputError
+from kg.input import PatientData, parse_patient
+
+PATIENT_SUFFIXES = {".ttl", ".turtle", ".jsonld", ".json", ".nt"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input: ``kind`` is "file", "line" or "fhir-patient"; ``payload`` what the worker needs."""
+
+    source: str
+    kind: str
+    payload: object
+    id: str | None = None
+
+
+def items(sources: list[str]) -> Iterator[Item]:
+    """Every input of the sources, in order (folders sorted by name)."""
+    for source in sources:
+        if source == "-":
+            for number, line in enumerate(sys.stdin.buffer, start=1):
+                if line.strip():
+                    yield Item(f"<stdin>:{number}", "line", line)
+            continue
+        path = Path(source)
+        if path.is_dir():
+            ndjson = sorted(path.glob("*.ndjson"))
+            if ndjson:
+                yield from _bulk(ndjson)
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PATIENT_SUFFIXES):
+                yield Item(str(file), "file", str(file))
+        elif path.suffix.lower() == ".ndjson":
+            yield from _bulk([path])
+        else:
+            yield Item(str(path), "file", str(path))
+
+
+def _bulk(files: list[Path]) -> Iterator[Item]:
+    """A Bulk Data export: the resources grouped by the patient they belong to (``Patient/<id>``)."""
+    by_patient: dict[str, list] = {}
+    for file in files:
+        if file.name == "log.ndjson":
+            continue
+        with file.open("rb") as stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                where = f"{file}:{number}"
+                try:
+                    resource = json.loads(line)
+                    patient = _patient_of(resource)
+                except (ValueError, KeyError, TypeError) as exc:
+                    yield Item(where, "unreadable", f"not a FHIR resource: {exc}")
+                    continue
+                by_patient.setdefault(patient, []).append(resource)
+    for patient, resources in by_patient.items():
+        yield Item(f"Patient/{patient}", "fhir-patient", resources, patient)
+
+
+def _patient_of(resource: dict) -> str:
+    if resource["resourceType"] == "Patient":
+        return resource["id"]
+    for key in ("subject", "patient"):
+        reference = (resource.get(key) or {}).get("reference", "")
+        if reference.startswith("Patient/"):
+            return reference.split("/", 1)[1]
+        if reference.startswith("urn:uuid:"):
+            return reference[len("urn:uuid:"):]
+    raise KeyError(f"{resource['resourceType']} names no patient (subject or patient)")
+
+
+def read(item: Item) -> list[tuple[str | None, PatientData]]:
+    """The patient graphs of an item (one, except for a FHIR Bundle of several); InputError otherwise."""
+    if item.kind == "unreadable":
+        raise InputError(item.payload, item.source)
+    if item.kind == "file":
+        path = Path(item.payload)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read file: {exc.strerror or exc}", item.source) from None
+        if path.suffix.lower() == ".json" and b'"resourceType"' in data[:4096]:
+            return _fhir(json.loads(data), item.source)
+        return [(None, parse_patient(data, item.source))]
+    if item.kind == "fhir-patient":
+        return _fhir_resources(item.payload, item.source, item.id)
+    try:
+        record = json.loads(item.payload)
+    except ValueError as exc:
+        raise InputError(f"not a JSON object: {exc}", item.source) from None
+    if not isinstance(record, dict):
+        raise InputError("a line must be a JSON object", item.source)
+    if "resourceType" in record:
+        return _fhir(record, item.source)
+    for key, fmt in (("turtle", "turtle"), ("jsonld", "json-ld")):
+        if key in record:
+            body = record[key] if isinstance(record[key], str) else json.dumps(record[key])
+            data = parse_patient(body.encode(), "<stdin>", fmt)
+            data.source = item.source
+            return [(str(record["id"]) if record.get("id") is not None else None, data)]
+    raise InputError('a line needs "turtle" or "jsonld" (a patient graph), or a FHIR "resourceType"', item.source)
+
+
+def _fhir_reader():
+    try:
+        from kg.input.fhir import patients_from_resources, read_fhir
+    except ImportError:
+        raise InputError("FHIR input needs the FHIR reader (kg.input.fhir), which this installation lacks") from None
+    return read_fhir, patients_from_resources
+
+
+def _fhir(record: dict, source: str) -> list[tuple[str | None, PatientData]]:
+    resources = [entry["resource"] for entry in record.get("entry", []) if "resource" in entry] \
+        if record.get("resourceType") == "Bundle" else [record]
+    return _fhir_resources(resources, source, None)
+
+
+def _fhir_resources(resources: list, source: str, patient_id: str | None) -> list[tuple[str | None, PatientData]]:
+    _, from_resources = _fhir_reader()
+    try:
+        patients = from_resources(resources, source)
+    except AcrKgError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"not a readable FHIR record: {exc}", source) from None
+    if not patients:
+        raise InputError("the FHIR record holds no patient", source)
+    return [(patient_id, data) for data in patients]
