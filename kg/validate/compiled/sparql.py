@@ -121,8 +121,27 @@ def _before(tokens, start, index) -> bool:
     return any(t.kind not in ("space", "comment") for t in tokens[start + 1:index])
 
 
-def _mentions(tokens, block: _Block, names: set[str]) -> bool:
-    return any(t.variable in names for t in tokens[block.start:block.end + 1])
+def _needs_focus(tokens, block: _Block, names: set[str]) -> bool:
+    """Does this group use a pre-bound variable that it does not bind itself?
+
+    A variable outside parentheses at the group's own level is a term of one of its triple patterns, so
+    the group binds it, and the focus nodes injected into the enclosing WHERE clause restrict it through
+    the join. Only a variable used in a FILTER or BIND alone needs the focus nodes injected here (every
+    injection is a subquery Oxigraph plans again, so the rewrite adds none it can do without).
+    """
+    own = [t for i, t in enumerate(tokens[block.start + 1:block.end], block.start + 1)
+           if not any(inner.start <= i <= inner.end for inner in block.inner)]
+    depth, used, bound_here = 0, set(), set()
+    for token in own:
+        if token.text == "(":
+            depth += 1
+        elif token.text == ")":
+            depth -= 1
+        elif token.variable in names:
+            used.add(token.variable)
+            if depth == 0:
+                bound_here.add(token.variable)
+    return bool(used - bound_here)
 
 
 def _walk(block: _Block):
@@ -189,7 +208,7 @@ def correlate(select: str, correlation: str, bound: set[str], replace: dict[str,
         root = _blocks(tokens, unsupported)
         projected.append("this")
     insert = {b.start for b in _walk(root)
-              if b.kind in ("where", "group", "optional") and (b.kind == "where" or _mentions(tokens, b, bound))}
+              if b.kind == "where" or (b.kind in ("group", "optional") and _needs_focus(tokens, b, bound))}
     text = "".join(t.text + (f" {correlation} " if i in insert else "") for i, t in enumerate(tokens))
     return Rewritten("{ " + text.strip() + " }", projected)
 
