@@ -182,7 +182,7 @@ def test_each_bad_input_is_refused_with_a_precise_message(recommender, case):
 def _words(local_name: str) -> str:
     """Messages name fields in words: hasBreastCancer -> 'breast cancer', tumourSizeMm -> 'tumour size'."""
     words = re.sub(r"(?<!^)([A-Z])", r" \1", local_name).lower().split()
-    return " ".join(w for w in words if w not in ("has", "is", "mm", "in"))
+    return " ".join(w for w in words if w not in ("has", "is", "mm"))
 
 
 @pytest.mark.parametrize("case", CORPUS[::3], ids=lambda c: c.name)
