@@ -5,7 +5,8 @@ import json
 
 import click
 
-from kg.cli.options import backend_option
+from kg.cli.options import backend_option, kb_dir_option
+from kg.resources import files_with_kb_dir
 from kg.terminology.crosswalk import Answer, Concept, Link, lookup
 from kg.store import open_backend
 
@@ -76,7 +77,8 @@ def format_text(answer: Answer) -> str:
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Plain text for people, JSON for programs.")
 @backend_option
-def command(code_or_concept: str, output_format: str, backend: str):
+@kb_dir_option
+def command(code_or_concept: str, output_format: str, backend: str, kb_dir):
     """Cross-walk between terminology codes and acr-kg concepts.
 
     Give a code (LOINC:80852-7, SNOMED:1229973008, RPID572, RADLEX:RID2470, or a full IRI) to see the
@@ -84,7 +86,7 @@ def command(code_or_concept: str, output_format: str, backend: str):
     of our concepts (acrkb:proc-us-axilla, acr:cN1) to see its codes in every terminology. Exit code 2
     when the code is not in the mapping set or the prefix is unknown.
     """
-    answer = lookup(code_or_concept, backend=open_backend(backend))
+    answer = lookup(code_or_concept, backend=open_backend(backend, files_with_kb_dir(kb_dir) if kb_dir else None))
     if output_format == "json":
         click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -6,12 +6,14 @@ import sys
 import click
 
 from kg import queries
-from kg.cli.options import backend_option, input_format_option, now_option, output_option, thresholds_option
+from kg.cli.options import (backend_option, input_format_option, kb_dir_option, now_option, output_option,
+                            thresholds_option)
 from kg.errors import UsageError
 from kg.input import read_patient
 from kg.output import ROWS_WRITERS, TRIPLES_WRITERS, validation_text
 from kg.output.files import output_stream
 from kg.recommend import Engine, Request
+from kg.resources import files_with_kb_dir
 from kg.store import open_backend
 
 
@@ -49,12 +51,13 @@ def _answer(store, query, values, output_format: str) -> str:
 @now_option
 @thresholds_option
 @backend_option
+@kb_dir_option
 @click.option("--format", "output_format", type=click.Choice(sorted({*ROWS_WRITERS, *TRIPLES_WRITERS})),
               default="table", show_default=True,
               help="SELECT: a table, SPARQL JSON or TSV results, our JSON, or CSV. CONSTRUCT: Turtle.")
 @output_option
 @click.option("--list", "list_queries", is_flag=True, help="List the named queries and their parameters.")
-def command(name, params, patient, input_format, now, thresholds, backend, output_format, output, list_queries):
+def command(name, params, patient, input_format, now, thresholds, backend, kb_dir, output_format, output, list_queries):
     """Run the named query NAME (the file queries/NAME.rq) and print its answer."""
     if list_queries or not name:
         for query in queries.catalogue().values():
@@ -63,10 +66,11 @@ def command(name, params, patient, input_format, now, thresholds, backend, outpu
         return
     query = queries.get(name)
     values = query.coerce(params)
+    kb_files = files_with_kb_dir(kb_dir) if kb_dir else None
     if patient is None:
-        answer = _answer(open_backend(backend), query, values, output_format)
+        answer = _answer(open_backend(backend, kb_files), query, values, output_format)
     else:
-        engine = Engine(backend=backend)
+        engine = Engine(backend=backend, kb_files=kb_files)
         with engine.loaded(Request(read_patient(patient, input_format), now, thresholds)) as (loaded, store):
             if not loaded.valid:
                 click.echo(validation_text(loaded), nl=False)

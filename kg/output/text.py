@@ -67,6 +67,11 @@ def recommendation_text(rec: Recommendation) -> str:
             out.append(f"  - topic {variant['topic_id']} variant {variant['variant_number']}:")
             out += [f"      unknown: {missing}" for missing in variant["missing"]]
         out.append("")
+    if rec.not_evaluated:
+        topics = sorted({v["topic_id"] for v in rec.not_evaluated}, key=lambda t: (t is None, t))
+        out += [f"Not evaluated: {len(rec.not_evaluated)} variant(s) of {len(topics)} imported topic(s) "
+                f"({', '.join(str(t) for t in topics[:12])}{', ...' if len(topics) > 12 else ''}): their populations "
+                "are stated in words only, so no program can tell whether this patient belongs to them.", ""]
     if rec.conflicts:
         out += ["Conflicts between topics (shown, not resolved; discuss with the team):"]
         out += [f"  ! {c['message']}" for c in rec.conflicts] + [""]

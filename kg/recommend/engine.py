@@ -61,6 +61,11 @@ class Engine:
             self.sources = _source_catalogue(store.select(queries.get("sources").text))
             version = store.select(queries.internal("knowledge-base-version").text).rows
             self.knowledge_base = version[0]["versionIRI"] if version else ""
+            self.not_evaluated = [
+                {"topic_id": r["topicId"], "variant_number": r["variantNumber"], "variant": r["variant"],
+                 "label": r["label"], "reason": "its population is stated in words only (an imported rating "
+                                               f"table{', ' + r['table'] if r['table'] else ''}): no program can check it"}
+                for r in store.select(queries.get("imported-variants").text)]
 
     @contextmanager
     def store(self) -> Iterator[PatientStore]:
@@ -167,6 +172,7 @@ class Engine:
         for result in results:
             explain(result, {key: grouped.get(result.patient, []) for key, grouped in rows.items()},
                     self.labels, self.sources)
+            result.not_evaluated = self.not_evaluated
 
 
 def _run(store: PatientStore, name: str, predicates: set[str]):

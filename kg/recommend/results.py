@@ -58,6 +58,8 @@ class Recommendation:
     # the current order's procedure and its ratings (see explain.order_rating); None: no order evaluated
     order: dict | None = None
     would_apply_if: list[dict] = field(default_factory=list)  # variants that unknown facts keep from applying
+    # variants of imported topics, whose population is stated in words only: never matched, so named
+    not_evaluated: list[dict] = field(default_factory=list)
     notes: list[Issue] = field(default_factory=list)  # what the reader noticed (e.g. unmapped codes)
     derived: list = field(default_factory=list)  # triples the queries added, for RDF output
 
@@ -87,4 +89,5 @@ class Recommendation:
             "sources": self.sources,
             "order": self.order,
             "would_apply_if": self.would_apply_if,
+            "not_evaluated": self.not_evaluated,
         })

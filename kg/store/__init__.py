@@ -28,10 +28,13 @@ def open_patient_store(descriptor: str | None = None, kb_files=None) -> PatientS
     raise UsageError(f"unknown backend {descriptor!r}: use 'oxigraph', 'rdflib' or an http(s):// SPARQL endpoint URL")
 
 
-def open_backend(descriptor: str | None = None) -> Backend:
-    """Pick a backend by descriptor: ``oxigraph`` (default), ``rdflib`` or an ``http(s)://`` endpoint URL."""
+def open_backend(descriptor: str | None = None, kb_files=None) -> Backend:
+    """Pick a backend by descriptor: ``oxigraph`` (default), ``rdflib`` or an ``http(s)://`` endpoint URL.
+    ``kb_files``: the knowledge base to load instead of the project's (for the embedded engines)."""
     if descriptor and descriptor.startswith(("http://", "https://")):
+        if kb_files:
+            raise UsageError("a remote endpoint answers from the knowledge base it holds: --kb-dir does not apply")
         from kg.store.remote import RemoteEndpoint
 
         return RemoteEndpoint(descriptor)
-    return open_patient_store(descriptor)
+    return open_patient_store(descriptor, kb_files)
