@@ -163,3 +163,16 @@ def test_an_integer_tumour_size_gets_the_same_answer_as_a_decimal(recommender):
     as_decimal = recommender.recommend(parse_patient(SEED.encode(), "seed.ttl")).as_dict()
     as_integer = recommender.recommend(parse_patient(edited(("acr:tumourSizeMm 32.0", "acr:tumourSizeMm 32")), "seed.ttl")).as_dict()
     assert as_integer["valid"] and as_integer["applicable"] == as_decimal["applicable"]
+
+
+def test_a_date_after_the_order_is_refused_even_when_judged_later(recommender):
+    # Judged a month after the order, a diagnosis dated after the order must still be refused: the
+    # order is decided on what was known when it was placed.
+    from kg.input import parse_patient
+    from locations import EXAMPLES_DIR
+    import datetime as dt
+
+    text = (EXAMPLES_DIR / "seed-patient.ttl").read_text().replace('acr:examDate "2026-11-20"', 'acr:examDate "2026-12-01"')
+    answer = recommender.recommend(parse_patient(text.encode(), "late-exam.ttl"), now=dt.date(2026, 12, 20))
+    assert not answer.valid and not answer.applicable
+    assert any("after the order date 2026-11-20" in v.message for v in answer.validation.violations)
