@@ -18,7 +18,7 @@ from kg.errors import AcrKgError
 
 # Verb -> module of kg.cli exposing a click command named `command`.
 VERBS = {"validate": "validate", "recommend": "recommend", "query": "query", "check": "check",
-         "release": "release", "build": "build", "map": "map", "import": "import_",
+         "release": "release", "build": "build", "map": "map", "import": "import_", "serve": "serve",
          "cohort": "cohort"}
 INTERNAL_ERROR = 3
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import click
 
@@ -17,10 +18,16 @@ def _date(_ctx, _param, value):
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
-patient_argument = click.argument("patient", type=click.Path(dir_okay=False, allow_dash=True))
+# dir_okay: a FHIR Bulk Data export is a folder of Type.*.ndjson files
+patient_argument = click.argument("patient", type=click.Path(dir_okay=True, allow_dash=True))
 input_format_option = click.option(
     "--input-format", type=click.Choice(sorted(FORMATS)), default=None,
-    help="Format of the patient graph; by default from the file suffix (.ttl, .jsonld), or sniffed on stdin.")
+    help="Format of the patient input; by default FHIR R4 JSON/NDJSON by content, else from the file suffix "
+         "(.ttl, .jsonld), or sniffed on stdin.")
+order_option = click.option(
+    "--order", default=None, metavar="CODE",
+    help="FHIR input: the order being decided (LOINC:80852-7, RPID:RPID1933, CPT:76882, acrkb:proc-us-axilla); "
+         "it replaces the record's ServiceRequests.")
 now_option = click.option(
     "--now", callback=_date, default=None, metavar="YYYY-MM-DD",
     help="Evaluation date (ages, phases, date checks). Default: each patient's order date, else today.")
@@ -30,6 +37,9 @@ thresholds_option = click.option(
 backend_option = click.option(
     "--backend", default="oxigraph", show_default=True, metavar="oxigraph|rdflib|URL",
     help="SPARQL engine: embedded pyoxigraph, rdflib, or a SPARQL 1.1 endpoint URL (read-only queries).")
+kb_dir_option = click.option(
+    "--kb-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+    help="Answer from the knowledge base in this directory (e.g. one written by `acr-kg import`) instead of the project's.")
 output_option = click.option(
     "-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
     help="Write the answer to this file (atomically: complete or not at all) instead of stdout.")
@@ -42,12 +52,12 @@ def format_option(writers: dict, default: str, help: str):
 
 
 patients_argument = click.argument("patients", nargs=-1, required=True,
-                                   type=click.Path(dir_okay=False, allow_dash=True))
+                                   type=click.Path(dir_okay=True, allow_dash=True))
 
 
 def _evaluation_options(argument):
     def decorate_all(command):
-        for decorate in reversed((argument, input_format_option, now_option, thresholds_option)):
+        for decorate in reversed((argument, input_format_option, now_option, order_option, thresholds_option)):
             command = decorate(command)
         return command
     return decorate_all

@@ -7,7 +7,7 @@ import click
 
 from kg.cli.options import format_option, output_option, patients_options
 from kg.errors import UsageError
-from kg.input import read_patient
+from kg.input import read_patients
 from kg.input.batches import BATCH_SIZE
 from kg.output import RECOMMENDATION_WRITERS, STREAMING
 from kg.output.files import output_stream
@@ -20,8 +20,8 @@ from kg.recommend import Engine
                "Text for clinicians, JSON (an array for several patients), JSON Lines (one answer a line), "
                "or the derived facts as Turtle.")
 @output_option
-def command(patients, input_format, now, thresholds, output_format, output):
-    """Recommend imaging for each PATIENT (Turtle or JSON-LD file, or - for stdin).
+def command(patients, input_format, now, order, thresholds, output_format, output):
+    """Recommend imaging for each PATIENT (Turtle, JSON-LD or FHIR R4 file, a Bulk Data folder, or - for stdin).
 
     Several patients are evaluated together, in batches, and answered in the order given. Exit 0 with
     an answer for every patient (including "no criteria apply"), 1 when any patient's data violate the
@@ -30,7 +30,8 @@ def command(patients, input_format, now, thresholds, output_format, output):
     """
     if list(patients).count("-") > 1:
         raise UsageError("stdin (-) can be given only once")
-    data = [read_patient(patient, input_format) for patient in patients]  # all read before any answer
+    # all read before any answer; a FHIR record may hold several patients
+    data = [one for patient in patients for one in read_patients(patient, input_format, now=now, order=order)]
     engine = Engine()
     write = RECOMMENDATION_WRITERS[output_format]
     valid = True

@@ -6,7 +6,7 @@ import sys
 import click
 
 from kg.cli.options import format_option, output_option, patient_options
-from kg.input import read_patient
+from kg.input import read_patients
 from kg.output import VALIDATION_WRITERS
 from kg.output.files import output_stream
 from kg.recommend import Engine, Request
@@ -19,10 +19,11 @@ from kg.validate import ENGINES
 @click.option("--engine", type=click.Choice(ENGINES), default="sparql", show_default=True,
               help="SHACL engine: the shapes compiled to SPARQL on Oxigraph, or pySHACL (the reference; slower).")
 @output_option
-def command(patient, input_format, now, thresholds, output_format, engine, output):
-    """Validate PATIENT (Turtle or JSON-LD file, or - for stdin). Exit 1 on violations; warnings do not fail."""
-    data = read_patient(patient, input_format)
-    result = Engine(validation=engine).validate([Request(data, now, thresholds)])[0]
+def command(patient, input_format, now, order, thresholds, output_format, engine, output):
+    """Validate PATIENT (Turtle, JSON-LD or FHIR R4 file, a Bulk Data folder, or - for stdin). Exit 1 on
+    violations; warnings do not fail. A FHIR record of several patients gives one report per patient."""
+    data = read_patients(patient, input_format, now=now, order=order)
+    results = Engine(validation=engine).validate([Request(one, now, thresholds) for one in data])
     with output_stream(output) as out:
-        out.write(VALIDATION_WRITERS[output_format](result))
-    sys.exit(0 if result.valid else 1)
+        out.write("\n".join(VALIDATION_WRITERS[output_format](result) for result in results))
+    sys.exit(0 if all(result.valid for result in results) else 1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from kg import queries
 from kg.input import PatientData, batches, evaluation_date, node_owners, patients_in
 from kg.store import PatientStore, open_patient_store, to_oxigraph
-from kg.validate import ENGINES, Evaluation, check_thresholds, context_quads, validate_many
+from kg.validate import ENGINES, Evaluation, KnowledgeContext, check_thresholds, context_quads, validate_many
 from kg.validate.shapes import compiled_shapes
 from kg.recommend.explain import EXPLANATION, explain
 from kg.recommend.results import Recommendation
@@ -57,6 +57,7 @@ class Engine:
         self._pool: queue.SimpleQueue[PatientStore] = queue.SimpleQueue()
         compiled_shapes()
         with self.store() as store:
+            self.knowledge = KnowledgeContext.read(store)  # thresholds and the facts the shapes read
             self.labels = {r["variant"]: r["label"] for r in store.select(queries.internal("variant-labels").text)}
             self.sources = _source_catalogue(store.select(queries.get("sources").text))
             version = store.select(queries.internal("knowledge-base-version").text).rows
@@ -98,7 +99,7 @@ class Engine:
         differ, as these are facts of each patient's own evaluation context.
         """
         for request in requests:
-            check_thresholds(request.thresholds)
+            check_thresholds(request.thresholds, self.knowledge)
         results: list[Recommendation | None] = [None] * len(requests)
         with self.store() as store:
             for indexes in batches([r.data.quads for r in requests]):
@@ -113,7 +114,7 @@ class Engine:
         """Validation only: the results carry no explanation (recommendation fields stay empty)."""
         results: list[Recommendation | None] = [None] * len(requests)
         for request in requests:
-            check_thresholds(request.thresholds)
+            check_thresholds(request.thresholds, self.knowledge)
         for indexes in batches([r.data.quads for r in requests]):
             batch = [requests[i] for i in indexes]
             for index, result in zip(indexes, self._validate(batch)[0]):
@@ -132,7 +133,7 @@ class Engine:
         graphs = [request.data.quads for request in batch]
         evaluations = [request.evaluation() for request in batch]
         owners = node_owners(graphs)  # who holds each node: for validation results and derived facts
-        validations = validate_many(graphs, evaluations, engine=self.validation, owners=owners)
+        validations = validate_many(graphs, evaluations, engine=self.validation, owners=owners, knowledge=self.knowledge)
         results = []
         for request, evaluation, validation in zip(batch, evaluations, validations):
             patients = patients_in(request.data.quads)
@@ -151,7 +152,7 @@ class Engine:
         store.set_patients(None)
         if not valid:
             return results, set()
-        quads = [list(itertools.chain(request.data.quads, context_quads(index, request.data.quads, results[index].evaluation)))
+        quads = [list(itertools.chain(request.data.quads, context_quads(index, request.data.quads, results[index].evaluation, self.knowledge)))
                  for index, request in valid]
         store.set_patients(list(itertools.chain.from_iterable(quads)))
         predicates = {q.predicate.value for graph in quads for q in graph}

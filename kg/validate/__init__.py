@@ -18,17 +18,18 @@ from kg.input.coding import code_namespaces
 from kg.store import from_oxigraph
 from kg.terms import OWN_NAMESPACE
 from kg.validate.compiled import ShapeResult
-from kg.validate.context import Evaluation, check_thresholds, context_quads, knowledge_base_context, threshold_sets
+from kg.validate.context import (Evaluation, KnowledgeContext, check_thresholds, context_quads, project_knowledge,
+                                threshold_sets)
 from kg.validate.report import ValidationResult, compiled_result
 from kg.validate.shapes import compiled_shapes, graph_violations, shapes_graph
 
-__all__ = ["ENGINES", "Evaluation", "ValidationResult", "check_thresholds", "data_graph", "shapes_graph",
+__all__ = ["ENGINES", "Evaluation", "KnowledgeContext", "ValidationResult", "check_thresholds", "data_graph", "shapes_graph",
            "threshold_sets", "validate", "validate_many"]
 
 ENGINES = ("sparql", "pyshacl")
 
 
-def data_graph(graphs: Sequence, evaluations: Sequence[Evaluation]) -> ox.Store:
+def data_graph(graphs: Sequence, evaluations: Sequence[Evaluation], knowledge: KnowledgeContext | None = None) -> ox.Store:
     """The store the shapes run on: the patient graphs, each with its context, and the knowledge-base facts.
 
     A code still in a graph had no usable mapping: the reader reported it and it counts as unknown, so the
@@ -38,8 +39,8 @@ def data_graph(graphs: Sequence, evaluations: Sequence[Evaluation]) -> ox.Store:
     store = ox.Store()
     for index, (quads, evaluation) in enumerate(zip(graphs, evaluations)):
         store.extend(q for q in quads if not (isinstance(q.object, ox.NamedNode) and q.object.value.startswith(codes)))
-        store.extend(context_quads(index, quads, evaluation))
-    store.extend(knowledge_base_context())
+        store.extend(context_quads(index, quads, evaluation, knowledge))
+    store.extend((knowledge or project_knowledge()).facts)
     return store
 
 
@@ -50,7 +51,7 @@ def validate(quads, now: dt.date, thresholds: str = "seed", *, engine: str = "sp
 
 
 def validate_many(graphs: Sequence, evaluations: Sequence[Evaluation], *, engine: str = "sparql",
-                  owners: dict | None = None) -> list[ValidationResult]:
+                  owners: dict | None = None, knowledge: KnowledgeContext | None = None) -> list[ValidationResult]:
     """Validate several patient graphs that share no node (see kg.input.batches), in one pass.
 
     Each result goes to the graph that owns its focus node (``owners``: ``node_owners(graphs)``, if the
@@ -59,10 +60,10 @@ def validate_many(graphs: Sequence, evaluations: Sequence[Evaluation], *, engine
     if engine == "pyshacl":
         from kg.validate.reference import validate_with_pyshacl
 
-        results = [validate_with_pyshacl(data_graph([quads], [evaluation]))
+        results = [validate_with_pyshacl(data_graph([quads], [evaluation], knowledge))
                    for quads, evaluation in zip(graphs, evaluations)]
     elif engine == "sparql":
-        found = compiled_shapes().run(data_graph(graphs, evaluations))
+        found = compiled_shapes().run(data_graph(graphs, evaluations, knowledge))
         owners = node_owners(graphs) if owners is None else owners
         shares: list[list[ShapeResult]] = [[] for _ in graphs]
         for r in found:

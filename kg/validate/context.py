@@ -30,33 +30,47 @@ class Evaluation:
     thresholds: str = "seed"
 
 
+@dataclass(frozen=True)
+class KnowledgeContext:
+    """What validation reads of a knowledge base: its threshold sets (selector key -> IRI) and the few
+    facts the shapes use (every threshold set with its thresholds, the nodal status each N category
+    implies). An engine reads it once from its own store, so an imported knowledge base is used whole."""
+
+    threshold_sets: dict[str, str]
+    facts: tuple[ox.Quad, ...]
+
+    @classmethod
+    def read(cls, store) -> KnowledgeContext:
+        rows = store.select(queries.internal("threshold-sets").text)
+        facts = store.construct(queries.internal("validation-context").text)
+        return cls({row["key"]: row["set"] for row in rows},
+                   tuple(ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o)) for s, p, o in facts))
+
+
 @lru_cache(maxsize=1)
-def threshold_sets() -> dict[str, str]:
-    """Selector key -> threshold set IRI, as the knowledge base defines them."""
-    rows = EmbeddedStore().select(queries.internal("threshold-sets").text)
-    return {row["key"]: row["set"] for row in rows}
+def project_knowledge() -> KnowledgeContext:
+    """The knowledge context of the project's own knowledge base, for calls made without an engine."""
+    return KnowledgeContext.read(EmbeddedStore())
 
 
-def check_thresholds(key: str) -> None:
-    if key not in threshold_sets():
-        raise UsageError(f"unknown threshold set {key!r}; the knowledge base has: {', '.join(sorted(threshold_sets()))}")
+def threshold_sets(knowledge: KnowledgeContext | None = None) -> dict[str, str]:
+    return (knowledge or project_knowledge()).threshold_sets
 
 
-@lru_cache(maxsize=1)
-def knowledge_base_context() -> tuple[ox.Quad, ...]:
-    """The few knowledge-base facts the shapes read (every threshold set and its thresholds, the nodal
-    status each N category implies), read once."""
-    return tuple(ox.Quad(to_oxigraph(s), to_oxigraph(p), to_oxigraph(o))
-                 for s, p, o in EmbeddedStore().construct(queries.internal("validation-context").text))
+def check_thresholds(key: str, knowledge: KnowledgeContext | None = None) -> None:
+    known = threshold_sets(knowledge)
+    if key not in known:
+        raise UsageError(f"unknown threshold set {key!r}; the knowledge base has: {', '.join(sorted(known))}")
 
 
-def context_quads(index: int, quads, evaluation: Evaluation) -> list[ox.Quad]:
+def context_quads(index: int, quads, evaluation: Evaluation, knowledge: KnowledgeContext | None = None) -> list[ox.Quad]:
     """The context triples of graph number ``index`` in a batch (for each patient it holds)."""
-    check_thresholds(evaluation.thresholds)
+    check_thresholds(evaluation.thresholds, knowledge)
     node = ox.NamedNode(f"urn:acr-kg:context:{index}")
     facts = [ox.Quad(node, _TYPE, ox.NamedNode(ACR + "EvaluationContext")),
              ox.Quad(node, ox.NamedNode(ACR + "evaluationDate"),
                      ox.Literal(evaluation.date.isoformat(), datatype=ox.NamedNode(XSD + "date"))),
-             ox.Quad(node, ox.NamedNode(ACR + "usesThresholdSet"), ox.NamedNode(threshold_sets()[evaluation.thresholds]))]
+             ox.Quad(node, ox.NamedNode(ACR + "usesThresholdSet"),
+                     ox.NamedNode(threshold_sets(knowledge)[evaluation.thresholds]))]
     facts += [ox.Quad(node, ox.NamedNode(ACR + "evaluates"), ox.NamedNode(p)) for p in patients_in(quads)]
     return facts

@@ -1,0 +1,147 @@
+"""The CDS Hooks service as an ASGI app (FastAPI): ``create_app(settings)`` makes one, to run with uvicorn
+(``acr-kg serve``) or to mount in another app.
+
+Every error is a JSON object ``{"error": {"status", "message"}}`` with a 4xx status: bad JSON, a body
+over the size limit, a wrong hook, a missing context, FHIR that is not R4, an untrusted caller. A 5xx
+means the FHIR server of the EHR failed (502) or a bug of ours (500); never an answer on guessed data.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kg import __version__
+from kg.cds.auth import Unauthorized, Verifier
+from kg.cds.feedback import UnknownCard
+from kg.cds.models import FeedbackRequest, HookRequest
+from kg.cds.service import SERVICES, HookService, RequestRefused
+from kg.cds.settings import Settings
+
+log = logging.getLogger("kg.cds")
+INSECURE_HEADER = "X-Acr-Kg-Warning"
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        self.status, self.message, self.headers = status, message, headers
+        super().__init__(message)
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app with its own engine, log database and JWT verifier (all made here, so the app works
+    mounted in another, where lifespan events do not run)."""
+    settings = settings or Settings()
+    service = HookService.create(settings)
+    verifier = Verifier(settings)
+    if not settings.verify_jwt:
+        log.warning("JWT verification is OFF: any caller is trusted. For development only, never with real patients.")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        service.store.close()
+
+    app = FastAPI(title="acr-kg CDS Hooks service", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = service
+    app.state.settings = settings
+    # CDS Hooks: browser-based EHRs call the service cross-origin, with the JWT in Authorization.
+    app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=True,
+                       allow_methods=["GET", "POST", "OPTIONS"], allow_headers=["Authorization", "Content-Type"],
+                       expose_headers=["Origin", "Accept", "Content-Location", "Location", "X-Requested-With"])
+
+    if not settings.verify_jwt:
+        @app.middleware("http")
+        async def insecure_banner(request: Request, call_next):
+            response = await call_next(request)
+            response.headers[INSECURE_HEADER] = "JWT verification disabled (development mode)"
+            return response
+
+    @app.exception_handler(_Refused)
+    async def refused(request: Request, exc: _Refused):
+        return _error(exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail))
+
+    def authenticate(request: Request) -> None:
+        if not settings.verify_jwt:
+            return
+        base = settings.public_url.rstrip("/") + request.url.path if settings.public_url else \
+            str(request.url.replace(query="", fragment=""))
+        try:
+            verifier.verify(request.headers.get("authorization"), base)
+        except Unauthorized as exc:
+            raise _Refused(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
+
+    def service_of(service_id: str) -> str:
+        if service_id not in SERVICES:
+            raise _Refused(404, f"no CDS service {service_id!r}; this server offers {', '.join(SERVICES)}")
+        return service_id
+
+    async def body(request: Request, model: type[BaseModel]) -> BaseModel:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > settings.max_body_bytes):
+            raise _Refused(413, f"request body over {settings.max_body_bytes} bytes")
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > settings.max_body_bytes:
+                raise _Refused(413, f"request body over {settings.max_body_bytes} bytes")
+        try:
+            document = json.loads(data)
+        except RecursionError:
+            raise _Refused(400, "the JSON body is nested too deeply") from None
+        except ValueError as exc:
+            raise _Refused(400, f"the body is not valid JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise _Refused(400, "the body must be a JSON object")
+        try:
+            return model.model_validate(document)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:20])
+            raise _Refused(400, f"not a valid {model.__name__}: {problems}") from None
+        except RecursionError:
+            raise _Refused(400, "the JSON body is nested too deeply") from None
+
+    @app.get("/cds-services")
+    async def discovery(request: Request):
+        authenticate(request)
+        return JSONResponse(service.discovery().model_dump(exclude_none=True))
+
+    @app.post("/cds-services/{service_id}")
+    async def call(service_id: str, request: Request):
+        service_of(service_id)
+        authenticate(request)
+        hook_request = await body(request, HookRequest)
+        try:
+            answer = await run_in_threadpool(service.answer, service_id, hook_request)
+        except RequestRefused as exc:
+            raise _Refused(exc.status, str(exc)) from None
+        return JSONResponse(answer.model_dump(exclude_none=True))
+
+    @app.post("/cds-services/{service_id}/feedback")
+    async def feedback(service_id: str, request: Request):
+        service_of(service_id)
+        authenticate(request)
+        items = (await body(request, FeedbackRequest)).feedback
+        try:
+            stored = await run_in_threadpool(service.store.add_feedback, service_id, items)
+        except UnknownCard as exc:
+            raise _Refused(400, str(exc)) from None
+        return JSONResponse({"stored": stored})
+
+    return app

@@ -1,0 +1,49 @@
+"""acr-kg serve: the CDS Hooks service (order-select, order-sign) over HTTP, with uvicorn."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kg.cli.options import thresholds_option
+from kg.errors import UsageError
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Put a TLS proxy in front for anything but this machine.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--trust", "trust", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help='JSON file of the EHRs allowed to call: {"issuers": {ISSUER: JWK set}}.')
+@click.option("--public-url", default=None, metavar="URL",
+              help="Base URL the EHR calls (https://cds.example.org); JWT audiences are checked against it. "
+                   "Default: the URL of each request as the server sees it.")
+@click.option("--insecure-no-auth", is_flag=True,
+              help="DEVELOPMENT ONLY: accept calls without a verified JWT.")
+@click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=Path("acr-kg-cds.sqlite3"),
+              show_default=True, help="SQLite file of the consultations and the feedback.")
+@click.option("--gcode", default="", help="CMS G-code of a qualified CDS mechanism for the pama-rating (legacy); none by default.")
+@click.option("--extension-system-actions", is_flag=True,
+              help="Also put the rating actions in extension.systemActions, as the 2019 PAMA material does.")
+@click.option("--max-body-bytes", type=click.IntRange(1024), default=5 * 1024 * 1024, show_default=True)
+@thresholds_option
+def command(host, port, trust, public_url, insecure_no_auth, database, gcode, extension_system_actions,
+            max_body_bytes, thresholds):
+    """Serve imaging appropriateness as CDS Hooks: GET /cds-services, POST /cds-services/{id},
+    POST /cds-services/{id}/feedback."""
+    import uvicorn
+
+    from kg.cds.app import create_app
+    from kg.cds.settings import Settings, read_issuers
+
+    if trust is None and not insecure_no_auth:
+        raise UsageError("give --trust FILE with the JWK sets of the EHRs allowed to call, "
+                         "or --insecure-no-auth for development")
+    if insecure_no_auth:
+        click.secho("WARNING: JWT verification is OFF (--insecure-no-auth): any caller is trusted. "
+                    "Development only; never with real patient data.", fg="red", bold=True, err=True)
+    settings = Settings(issuers=read_issuers(trust) if trust else {}, verify_jwt=not insecure_no_auth,
+                        public_url=public_url, database=database, gcode=gcode,
+                        extension_system_actions=extension_system_actions, max_body_bytes=max_body_bytes,
+                        thresholds=thresholds)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

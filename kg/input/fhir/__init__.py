@@ -1,0 +1,178 @@
+"""Reading FHIR R4 records (with or without the mCODE profiles) as patient graphs in our vocabulary.
+
+A record comes as a Bundle, a JSON array of resources, one resource, or Bulk Data NDJSON (a file, or a
+folder of Type.*.ndjson files); its resources are grouped by patient, and each patient is read as of the
+evaluation date: later events are left out and counted. The rules that map FHIR elements to our terms
+are data (queries/fhir/*.rq, ontology/kb/fhir-value-sets.ttl, ontology/kb/chronology.ttl).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from kg.errors import InputError
+from kg.input.fhir.mapping import map_patient, reference_targets, resolve
+from kg.input.fhir.records import Resource, looks_like_fhir, resources_from_json, resources_from_ndjson
+from kg.input.reader import PatientData
+from kg.issues import Issue
+
+__all__ = ["looks_like_fhir", "parse_fhir", "patients_from_resources", "read_fhir"]
+
+_LOINC = re.compile(r"^\d{1,7}-\d$")
+_SYSTEMS = {"LOINC": "http://loinc.org", "RPID": "http://www.radlex.org", "CPT": "http://www.ama-assn.org/go/cpt",
+            "SNOMED": "http://snomed.info/sct", "ACRKB": "https://w3id.org/acr-kg/kb/"}
+_OUR_KB = "https://w3id.org/acr-kg/kb/"
+
+
+def read_fhir(source: str | Path, *, now: dt.date | None = None, order: str | None = None) -> list[PatientData]:
+    """Read a FHIR record from a file, a folder of Bulk Data NDJSON files, or stdin ('-')."""
+    name = "<stdin>" if str(source) == "-" else str(source)
+    path = Path(source)
+    if name != "<stdin>" and path.is_dir():
+        files = sorted(p for p in path.glob("*.ndjson") if "." in p.name[:-len(".ndjson")])
+        if not files:
+            raise InputError("the folder holds no Bulk Data files (Type.*.ndjson)", name)
+        resources = []
+        for file in files:
+            resources += resources_from_ndjson(_read(file, str(file)).decode("utf-8", "replace"), str(file))
+        return patients_from_resources_checked(resources, name, now=now, order=order)
+    data = sys.stdin.buffer.read() if name == "<stdin>" else _read(path, name)
+    return parse_fhir(data, name, now=now, order=order)
+
+
+def _read(path: Path, name: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", name) from None
+
+
+def parse_fhir(data: bytes, name: str, *, now: dt.date | None = None, order: str | dict | None = None) -> list[PatientData]:
+    """FHIR JSON or NDJSON bytes -> one PatientData per patient of the record."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8: {exc}", name) from None
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise InputError(f"JSON nested more than {sys.getrecursionlimit()} levels deep; refused", name) from None
+    except ValueError as exc:
+        if text.lstrip().startswith("{") and "\n" in text.strip():
+            return patients_from_resources_checked(resources_from_ndjson(text, name), name, now=now, order=order)
+        raise InputError(f"not valid JSON: {exc}", name, getattr(exc, "lineno", None)) from None
+    return patients_from_resources_checked(resources_from_json(document, name), name, now=now, order=order)
+
+
+def patients_from_resources(resources: list[dict], name: str, *, now: dt.date | None = None,
+                            order: str | dict | None = None) -> list[PatientData]:
+    """FHIR resources (JSON objects, already parsed: a CDS Hooks prefetch, say) -> one PatientData per patient.
+
+    ``order`` is the order being decided: a code (LOINC:80852-7, 80852-7, RPID:RPID1933, CPT:76882), our IRI
+    (acrkb:proc-us-axilla or in full), or a ServiceRequest (a CDS Hooks draft order). Without one, the latest
+    draft or active ServiceRequest of the record is the order.
+    """
+    checked = []
+    for index, item in enumerate(resources):
+        checked += resources_from_json(item, name) if isinstance(item, dict) and item.get("resourceType") == "Bundle" \
+            else resources_from_json([item], name)
+    return patients_from_resources_checked(checked, name, now=now, order=order)
+
+
+def patients_from_resources_checked(resources: list[Resource], name: str, *, now: dt.date | None,
+                                    order: str | dict | None) -> list[PatientData]:
+    targets = reference_targets(resources)
+    groups: dict[str, list[Resource]] = {}
+    shared = []
+    for resource in resources:
+        owner = _owner(resource, targets)
+        (groups.setdefault(owner, []) if owner else shared).append(resource)
+    if not groups:
+        raise InputError("the record holds no patient: no Patient resource and no resource with a subject or patient", name)
+    answers = []
+    for owner, own in groups.items():
+        notes = []
+        requests = [r for r in own if r.type == "ServiceRequest"]
+        if order is not None:
+            if requests:
+                own = [r for r in own if r.type != "ServiceRequest"]
+                notes.append(f"the order given replaces the record's {len(requests)} ServiceRequest"
+                             f"{'s' if len(requests) != 1 else ''} ({', '.join(r.iri.removeprefix('urn:fhir:') for r in requests)})")
+            request = _order_request(order, owner, now, name)
+            own = own + [request]
+            targets = dict(targets, **{f"ServiceRequest/{request.data['id']}": request.iri})
+        when = now or _order_day(own) or dt.date.today()
+        patient_id = owner.removeprefix("urn:fhir:Patient/")
+        source = name if len(groups) == 1 else f"{name}#Patient/{patient_id}"
+        base = f"urn:acr-kg:fhir-patient:{quote(patient_id, safe='')}/"
+        quads, warnings = map_patient(own + shared, targets, base, when, source)
+        warnings = [Issue("warning", note, base + "order") for note in notes] + warnings
+        answers.append(PatientData(source, quads, warnings))
+    return answers
+
+
+def _owner(resource: Resource, targets: dict[str, str]) -> str | None:
+    if resource.type == "Patient":
+        return resource.iri
+    for key in ("subject", "patient"):
+        reference = (resource.data.get(key) or {}).get("reference") if isinstance(resource.data.get(key), dict) else None
+        if isinstance(reference, str):
+            target = resolve(reference, targets)
+            if target is None and reference.startswith("Patient/"):
+                target = f"urn:fhir:{reference}"
+            if target and target.startswith("urn:fhir:Patient/"):
+                return target
+    return None
+
+
+def _order_day(resources: list[Resource]) -> dt.date | None:
+    """The day of the latest draft or active ServiceRequest: the default evaluation date, as for Turtle input."""
+    days = []
+    for r in resources:
+        if r.type == "ServiceRequest" and r.data.get("status") in ("draft", "active"):
+            when = str(r.data.get("authoredOn") or r.data.get("occurrenceDateTime") or "")
+            try:
+                days.append(dt.date.fromisoformat(when[:10]))
+            except ValueError:
+                continue
+    return max(days, default=None)
+
+
+def _order_request(order: str | dict, owner: str, now: dt.date | None, name: str) -> Resource:
+    """The order given on the command line or by a CDS Hooks call, as a draft ServiceRequest of the patient."""
+    if isinstance(order, dict):
+        data = dict(order)
+        if data.get("resourceType") != "ServiceRequest":
+            raise InputError(f"the order must be a ServiceRequest, not {data.get('resourceType')!r}", name)
+        data.setdefault("id", "given-order")
+        data.setdefault("status", "draft")
+        if now and "authoredOn" not in data:
+            data["authoredOn"] = now.isoformat()
+    else:
+        system, code = _order_code(order, name)
+        data = {"resourceType": "ServiceRequest", "id": "given-order", "status": "draft", "intent": "order",
+                "code": {"coding": [{"system": system, "code": code}]}, "authoredOn": (now or dt.date.today()).isoformat()}
+    data["subject"] = {"reference": owner.removeprefix("urn:fhir:")}
+    resources = resources_from_json(data, f"{name} (order)")
+    return resources[0]
+
+
+def _order_code(order: str, name: str) -> tuple[str, str]:
+    text = order.strip()
+    if text.startswith(_OUR_KB):
+        return _OUR_KB, text.removeprefix(_OUR_KB)
+    prefix, _, rest = text.partition(":")
+    if rest and prefix.upper() in _SYSTEMS:
+        return _SYSTEMS[prefix.upper()], rest
+    if _LOINC.match(text):
+        return _SYSTEMS["LOINC"], text
+    if re.fullmatch(r"RPID\d+", text, re.IGNORECASE):
+        return _SYSTEMS["RPID"], text.upper()
+    if re.fullmatch(r"\d{5}", text):
+        return _SYSTEMS["CPT"], text
+    raise InputError(f"--order {order!r} is not a code this reader knows: give LOINC:CODE (or a bare LOINC code), "
+                     "RPID:RPIDnnnn, CPT:nnnnn, SNOMED:CODE, or our IRI (acrkb:proc-... or in full)", name)

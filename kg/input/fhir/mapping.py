@@ -1,0 +1,186 @@
+"""FHIR resources -> patient graphs in our vocabulary, by the rules of queries/fhir/*.rq.
+
+The resources of one patient are read as RDF (the FHIR JSON as JSON-LD, every element a fhir: term, each
+resource named urn:fhir:Type/id, each resolvable reference given a fhir:link to its target), together with
+the value sets of ontology/kb/fhir-value-sets.ttl and the procedures of the knowledge base. The SPARQL
+rules then run in order, each adding its facts for the next; the patient graph is what they state about
+the patient's nodes, every node with prov:wasDerivedFrom the resources it came from.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from functools import cache
+from urllib.parse import quote
+
+import pyoxigraph as ox
+
+from kg import queries
+from kg.input.fhir.records import MAPPED, Resource
+from kg.issues import Issue
+from kg.resources import kb_dir, ontology_dir
+from kg.store.terms import bind
+from kg.terms import ACR
+
+FHIR = "http://hl7.org/fhir/"
+FX = "urn:acr-kg:fhir:"
+CONTEXT = {"@vocab": FHIR, "resourceType": "@type", "link": {"@type": "@id"}}
+# The rules, in the order they run: internal facts first (classification, chronology, findings), then the
+# patient graph (rules that state acr: terms), each reading what the earlier ones added.
+RULES = ("codings", "classify", "breast-cancer-condition", "chronology-surgery", "chronology-therapy", "findings",
+         "patient", "breast-cancer", "therapy-courses", "surgery", "imaging", "order")
+KB = "https://w3id.org/acr-kg/kb/"
+PROV_DERIVED = "http://www.w3.org/ns/prov#wasDerivedFrom"
+IMAGING_BY_MODALITY = ("mammography", "mri-breast")  # value sets whose subject is a modality, not a procedure
+SCHEMES = {"http://snomed.info/sct": "SNOMED CT", "http://loinc.org": "LOINC", "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
+           "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM", "http://www.ama-assn.org/go/cpt": "CPT", "http://www.radlex.org": "RadLex Playbook"}
+
+
+@cache
+def _knowledge() -> tuple:
+    """The value sets, the procedures with their codes, and the N categories' nodal status."""
+    files = (kb_dir() / "fhir-value-sets.ttl", kb_dir() / "procedures.ttl", kb_dir() / "mappings.ttl", ontology_dir() / "patient.ttl")
+    return tuple(q for path in files for q in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE))
+
+
+def _linked(value, targets: dict[str, str]):
+    """A copy of a resource's JSON in which every resolvable reference also carries link: its target's IRI."""
+    if isinstance(value, list):
+        return [_linked(item, targets) for item in value]
+    if not isinstance(value, dict):
+        return value
+    copy = {key: _linked(item, targets) for key, item in value.items() if key not in ("text", "contained")}
+    if isinstance(value.get("reference"), str) and (target := resolve(value["reference"], targets)):
+        copy["link"] = target
+    return copy
+
+
+def resolve(reference: str, targets: dict[str, str]) -> str | None:
+    """The IRI a reference points to: a fullUrl of the input, Type/id, or an absolute URL ending in Type/id."""
+    if reference in targets:
+        return targets[reference]
+    tail = "/".join(reference.rstrip("/").split("/")[-2:])
+    return targets.get(tail)
+
+
+def reference_targets(resources: list[Resource]) -> dict[str, str]:
+    targets = {}
+    for resource in resources:
+        if resource.data.get("id"):
+            targets[f"{resource.type}/{resource.data['id']}"] = resource.iri
+        if resource.full_url:
+            targets[resource.full_url] = resource.iri
+    return targets
+
+
+def _view(resources: list[Resource], targets: dict[str, str]) -> list:
+    graph = [dict(_linked(r.data, targets), **{"@id": r.iri}) for r in resources if r.type in MAPPED]
+    if not graph:
+        return []
+    return list(ox.parse(json.dumps({"@context": CONTEXT, "@graph": graph}).encode(), format=ox.RdfFormat.JSON_LD))
+
+
+def _day(term) -> dt.date:
+    return dt.date.fromisoformat(term.value)
+
+
+def _run(store: ox.Store, name: str, params: dict | None = None):
+    return store.query(bind(queries.get(f"fhir/{name}").text, params))
+
+
+def map_patient(resources: list[Resource], targets: dict[str, str], base: str, now: dt.date,
+                label: str) -> tuple[list, list[Issue]]:
+    """The patient graph of one patient's resources as of ``now``, and what the reader has to say about it."""
+    warnings: list[Issue] = []
+    view = _view(resources, targets)
+    store = ox.Store()
+    store.extend(view)
+    days = list(_run(store, "event-days"))
+    later = {t.subject for t in days if t.predicate.value == FX + "day" and _day(t.object) > now}
+    undated = sorted({t.subject.value for t in days if t.predicate.value == FX + "dated"}
+                     - {t.subject.value for t in days if t.predicate.value == FX + "day"})
+    if later:
+        kinds = Counter(r.type for r in resources if ox.NamedNode(r.iri) in later)
+        warnings.append(Issue("warning", f"{len(later)} resource{'s' if len(later) != 1 else ''} dated after the evaluation date "
+                              f"{now.isoformat()} left out of the patient graph ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})",
+                              None, None, str(len(later))))
+        kept = [r for r in resources if ox.NamedNode(r.iri) not in later]
+        store = ox.Store()
+        store.extend(_view(kept, targets))
+        days = [t for t in days if t.subject not in later]
+    for iri in undated:
+        warnings.append(Issue("warning", f"{_name(iri)} is dated less precisely than a day; the rules that need its day leave it out", iri))
+    store.extend(ox.Quad(t.subject, t.predicate, t.object) for t in days)
+    store.extend(_knowledge())
+    params = {"base": base, "now": now}
+    for rule in RULES:
+        declared = {p.name for p in queries.get(f"fhir/{rule}").params}
+        # materialised before inserting: a store extended while one of its own answers is read is very slow
+        facts = [ox.Quad(t.subject, t.predicate, t.object) for t in _run(store, rule, {k: v for k, v in params.items() if k in declared})]
+        store.extend(facts)
+    quads = [q for q in store.quads_for_pattern(None, None, None, ox.DefaultGraph())
+             if q.subject.value.startswith(base) and not q.predicate.value.startswith(FX)]
+    warnings += _notes(store, quads, base, now, label)
+    return quads, warnings
+
+
+def _name(iri: str) -> str:
+    return iri.removeprefix("urn:fhir:")
+
+
+def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) -> list[Issue]:
+    """Warnings about what the record leaves unsettled, each naming the resources or codes concerned."""
+    notes = []
+    by_subject = defaultdict(dict)
+    for q in quads:
+        by_subject[q.subject.value].setdefault(q.predicate.value, []).append(q.object)
+    patient = by_subject.get(base + "patient", {})
+    cancer = next(iter(store.query(f"SELECT ?c WHERE {{ <{FX}record> <{FX}breastCancer> ?c }}")), None)
+    if cancer is None:
+        notes.append(Issue("warning", f"{label}: no Condition in the breast-cancer value set with a usable date: the record "
+                           "is read without a breast cancer, so no variant of the criteria can apply", base + "patient"))
+    elif patient.get(ACR + "definitiveSurgeryDone", [None])[0] == ox.Literal(False):
+        notes.append(Issue("warning", f"no definitive breast or axillary surgery for the breast cancer is recorded up to "
+                           f"{now.isoformat()}: acr:definitiveSurgeryDone is stated false from the record", base + "patient",
+                           ACR + "definitiveSurgeryDone"))
+    for subject, facts in sorted(by_subject.items()):
+        if ox.NamedNode(ACR + "SystemicTherapyCourse") in facts.get("http://www.w3.org/1999/02/22-rdf-syntax-ns#type", []) \
+                and ACR + "courseStatus" not in facts:
+            kind = facts[ACR + "therapyType"][0].value.removeprefix(ACR)
+            start = facts[ACR + "startDate"][0].value
+            sources = ", ".join(sorted(_name(o.value) for o in facts.get("http://www.w3.org/ns/prov#wasDerivedFrom", [])))
+            notes.append(Issue("warning", f"the {kind} course from {start} ({sources}): the record does not say whether it was "
+                               f"completed, is ongoing or was stopped as of {now.isoformat()} (no active or stopped order, no "
+                               "stated end); its status and end date are unknown, not assumed", subject, ACR + "courseStatus"))
+    order = by_subject.get(base + "order")
+    if order is None:
+        notes.append(Issue("warning", "no draft or active ServiceRequest in the record and no --order: the patient has no "
+                           "current order, so no clinical question", base + "patient", ACR + "hasCurrentOrder"))
+    elif ACR + "orderedProcedure" not in order:
+        codes = [f"{SCHEMES.get(r['system'].value, r['system'].value)} {r['code'].value}" for r in store.query(
+            "PREFIX fhir: <http://hl7.org/fhir/> SELECT ?system ?code WHERE { "
+            f"<{order['http://www.w3.org/ns/prov#wasDerivedFrom'][0].value}> fhir:code/fhir:coding ?c . ?c fhir:system ?system ; fhir:code ?code }}")]
+        notes.append(Issue("warning", f"the order's code ({', '.join(codes) or 'none'}) is not one of our imaging procedures: "
+                           "the ordered procedure and the clinical question are unknown", base + "order", ACR + "orderedProcedure"))
+    if bool(store.query(f"ASK {{ ?r <{FX}codeIn> <https://w3id.org/acr-kg/kb/fhir-vs-pr-observation> }}")):
+        notes.append(Issue("warning", "a progesterone receptor result is recorded; the patient vocabulary has no term for it, "
+                           "so it is left out", base + "breast-cancer"))
+    derived = {o.value for q in quads if q.predicate.value == PROV_DERIVED for o in (q.object,)}
+    left_out = sorted(t.subject.value for t in store.quads_for_pattern(None, ox.NamedNode(FX + "codeIn"), None)
+                      if t.object.value.startswith(KB + "fhir-vs-") and t.object.value.removeprefix(KB + "fhir-vs-") in IMAGING_BY_MODALITY
+                      and t.subject.value not in derived and not t.subject.value.startswith("urn:fhir:ServiceRequest/"))
+    if left_out:
+        notes.append(Issue("warning", f"{len(left_out)} prior imaging stud{'ies' if len(left_out) != 1 else 'y'} known only by modality "
+                           f"({', '.join(_name(i) for i in left_out[:5])}{', ...' if len(left_out) > 5 else ''}) left out: the record does "
+                           "not say whether they evaluated the axilla", base + "patient", ACR + "hasPriorImaging"))
+    unknown = defaultdict(list)
+    for row in _run(store, "unknown-codes"):
+        key = (row["system"].value, row["code"].value, row["display"].value if row["display"] else "")
+        unknown[key].append(_name(row["resource"].value))
+    for (system, code, display), where in sorted(unknown.items()):
+        more = f" and {len(where) - 1} more" if len(where) > 1 else ""
+        named = f" ({display})" if display else ""
+        notes.append(Issue("warning", f"{SCHEMES.get(system, system)} {code}{named} in {where[0]}{more} is in no value set of the "
+                           "FHIR mapping (ontology/kb/fhir-value-sets.ttl): left out", f"urn:fhir:{where[0]}", None, code))
+    return notes

@@ -1,0 +1,139 @@
+"""FHIR R4 records as lists of resources: a Bundle, a JSON array, one resource, or Bulk Data NDJSON.
+
+What is not FHIR R4 is refused with what was found, never guessed at: a resource type that R4 does not
+have (DSTU2's MedicationOrder, say), or a resource the mapping reads whose elements do not fit the R4
+model. The models are fhir.resources' R4B ones: the package ships none for R4 itself, R4B is a minor
+revision of R4, and every R4 record among the fixtures (Synthea, mCODE STU4, Bulk Data) passes them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from kg.errors import InputError
+
+# The resource types the mapping reads (queries/fhir/*.rq); only they are checked against the R4 model,
+# which keeps a 3 MB record of claims and encounters fast to read.
+MAPPED = frozenset({"Patient", "Condition", "Observation", "Procedure", "MedicationRequest", "MedicationAdministration",
+                    "MedicationStatement", "Medication", "ImagingStudy", "DiagnosticReport", "ServiceRequest"})
+BUNDLE_TYPES = frozenset({"collection", "transaction", "searchset", "document", "batch", "history",
+                          "transaction-response", "batch-response", "message"})
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One resource, with where it was found (for messages) and the keys references to it may use."""
+
+    data: dict
+    where: str
+    full_url: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.data["resourceType"]
+
+    @property
+    def iri(self) -> str:
+        return f"urn:fhir:{self.type}/{self.data.get('id') or self.where}"
+
+
+def _check_r4(resource: Resource, source: str) -> None:
+    kind = resource.type
+    if not isinstance(kind, str) or not _is_resource_type(kind):
+        raise InputError(f"{resource.where}: resourceType {kind!r} is not a FHIR R4 resource type; the record looks like "
+                         f"another FHIR version{_profile_hint(resource.data)} and is refused, not guessed at", source)
+    if kind not in MAPPED:
+        return
+    from fhir.resources.R4B import get_fhir_model_class
+    from pydantic import ValidationError
+
+    try:
+        get_fhir_model_class(kind).model_validate(resource.data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise InputError(f"{resource.where} ({kind}/{resource.data.get('id', '?')}): {field}: {first['msg']} "
+                         f"({exc.error_count()} problem{'s' if exc.error_count() != 1 else ''} in all); not a valid FHIR R4 "
+                         f"{kind}{_profile_hint(resource.data)}", source) from None
+
+
+@cache
+def _is_resource_type(kind: str) -> bool:
+    from fhir.resources.R4B import get_fhir_model_class
+    from fhir.resources.R4B.resource import Resource as Base
+
+    try:
+        return issubclass(get_fhir_model_class(kind), Base)
+    except (ValueError, KeyError):
+        return False
+
+
+def _profile_hint(data: dict) -> str:
+    profiles = [p for p in (data.get("meta") or {}).get("profile", []) if isinstance(p, str)]
+    older = [p for p in profiles if any(tag in p for tag in ("DSTU2", "STU3", "/DSTU", "dstu2", "stu3"))]
+    return f" (meta.profile {older[0]})" if older else ""
+
+
+def _resource(item, where: str, source: str, full_url: str | None = None) -> Resource:
+    if not isinstance(item, dict) or not isinstance(item.get("resourceType"), str):
+        raise InputError(f"{where}: not a FHIR resource (a JSON object with a resourceType)", source)
+    resource = Resource(item, where, full_url)
+    _check_r4(resource, source)
+    return resource
+
+
+def _entries(bundle: dict, where: str, source: str) -> list[Resource]:
+    if bundle.get("type") not in BUNDLE_TYPES:
+        raise InputError(f"{where}: Bundle.type {bundle.get('type')!r} is not an R4 bundle type", source)
+    found = []
+    for index, entry in enumerate(bundle.get("entry") or []):
+        at = f"{where}.entry[{index}]"
+        if not isinstance(entry, dict):
+            raise InputError(f"{at}: a Bundle entry must be a JSON object", source)
+        if "resource" not in entry:
+            continue  # a transaction-response entry, or a deletion in a history
+        item = entry["resource"]
+        if isinstance(item, dict) and item.get("resourceType") == "Bundle":
+            found += _entries(item, f"{at}.resource", source)
+        else:
+            found.append(_resource(item, f"{at}.resource", source, entry.get("fullUrl")))
+    return found
+
+
+def resources_from_json(document, source: str) -> list[Resource]:
+    """The resources of one JSON document: a Bundle, an array of resources, or one resource."""
+    if isinstance(document, list):
+        found = []
+        for index, item in enumerate(document):
+            if isinstance(item, dict) and item.get("resourceType") == "Bundle":
+                found += _entries(item, f"[{index}]", source)
+            else:
+                found.append(_resource(item, f"[{index}]", source))
+        return found
+    if isinstance(document, dict) and document.get("resourceType") == "Bundle":
+        return _entries(document, "Bundle", source)
+    return [_resource(document, "resource", source)]
+
+
+def resources_from_ndjson(text: str, source: str) -> list[Resource]:
+    """Bulk Data NDJSON: one resource a line (blank lines allowed)."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"not valid NDJSON: {exc}", source, number) from None
+        found.append(_resource(item, f"line {number}", f"{source}:{number}"))
+    return found
+
+
+def looks_like_fhir(data: bytes) -> bool:
+    """JSON whose first object has a resourceType (one resource, a Bundle, an array of them, NDJSON)."""
+    head = data.lstrip()[:4096]
+    if head[:1] not in (b"{", b"["):
+        return False
+    return b'"resourceType"' in head and b'"@context"' not in head

@@ -1,0 +1,526 @@
+"""The CDS Hooks service over real HTTP: uvicorn on 127.0.0.1 (a fresh port per server), httpx as the
+EHR, a small FHIR server on 127.0.0.1 serving the seed patient, EC keys made here for the JWTs, SQLite."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import jwt
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from kg.cds.app import create_app
+from kg.cds.models import Card, FeedbackRequest, HookResponse, OrderContext
+from kg.cds.prefetch import PREFETCH
+from kg.cds.settings import Settings
+from locations import FIXTURES
+
+DATA = Path(__file__).parent / "data" / "cds"
+SPEC = FIXTURES / "cds-hooks"
+PAMA = "http://fhir.org/argonaut/Extension/pama-rating"
+ISSUER = "https://ehr.example.org"
+FHIR_TOKEN = "opaque-fhir-token"
+
+needs_fhir_reader = pytest.mark.skipif(
+    not (Path(__file__).parents[1] / "kg" / "input" / "fhir" / "__init__.py").exists(),
+    reason="the FHIR reader (kg/input/fhir) is not in the tree yet")
+
+
+# --- servers --------------------------------------------------------------------------------------
+
+def _free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+class Uvicorn:
+    """The app under uvicorn in a thread, on a port of its own."""
+
+    def __init__(self, app):
+        self.app = app
+        self.sock = _free_socket()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+
+def _seed_resources() -> dict[str, dict]:
+    return json.loads((DATA / "seed-patient-prefetch.json").read_text())["prefetch"]
+
+
+class FhirHandler(BaseHTTPRequestHandler):
+    """A read-only FHIR server of the seed patient: Patient/seed and type searches by patient, the
+    observations in two pages; 401 without the bearer token."""
+
+    requests: list[tuple[str, str]] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        FhirHandler.requests.append((self.path, self.headers.get("Authorization", "")))
+        if self.headers.get("Authorization") != f"Bearer {FHIR_TOKEN}":
+            return self._send(401, {"resourceType": "OperationOutcome"})
+        parts = urlsplit(self.path)
+        path, query = parts.path.removeprefix("/fhir/"), parse_qs(parts.query)
+        record = _seed_resources()
+        if path == "Patient/seed":
+            return self._send(200, record["patient"])
+        key = next((k for k, template in PREFETCH.items() if template.split("?")[0] == path), None)
+        if key is None or query.get("patient") != ["seed"]:
+            return self._send(404, {"resourceType": "OperationOutcome"})
+        bundle = record[key]
+        if key == "observations":  # two pages, joined by a "next" link
+            page = int(query.get("page", ["1"])[0])
+            entries = bundle["entry"][:2] if page == 1 else bundle["entry"][2:]
+            bundle = dict(bundle, entry=entries)
+            if page == 1:
+                bundle["link"] = [{"relation": "next", "url": f"{self.server.base}/Observation?patient=seed&page=2"}]
+        return self._send(200, bundle)
+
+    def _send(self, status: int, document: dict):
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def fhir_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FhirHandler)
+    server.base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.base
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def keys():
+    """The EHR's signing key and its JWK set, and a key of nobody's."""
+    private = ec.generate_private_key(ec.SECP384R1())
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+    return private, {"keys": [public | {"kid": "ehr-1", "alg": "ES384", "use": "sig"}]}, ec.generate_private_key(ec.SECP384R1())
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory, keys):
+    settings = Settings(issuers={ISSUER: keys[1]}, database=tmp_path_factory.mktemp("cds") / "log.sqlite3")
+    with Uvicorn(create_app(settings)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory):
+    """JWT checks off (the development switch), PAMA actions also under `extension`, a G-code, a small body limit."""
+    settings = Settings(verify_jwt=False, database=tmp_path_factory.mktemp("cds") / "log.sqlite3",
+                        extension_system_actions=True, gcode="G1234", max_body_bytes=256 * 1024)
+    with Uvicorn(create_app(settings)) as server:
+        yield server
+
+
+def token(private, url: str, **changes) -> str:
+    now = int(time.time())
+    claims = {"iss": ISSUER, "aud": url, "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())} | changes
+    claims = {k: v for k, v in claims.items() if v is not None}
+    return jwt.encode(claims, private, algorithm="ES384", headers={"kid": "ehr-1", "typ": "JWT"})
+
+
+# --- requests -------------------------------------------------------------------------------------
+
+def orders(*names: str) -> dict:
+    drafts = json.loads((DATA / "seed-patient-draft-orders.json").read_text())["orders"]
+    return {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": drafts[n]} for n in names]}
+
+
+def hook_request(*names: str, hook: str = "order-select", prefetch: dict | None = None, **fields) -> dict:
+    request = {"hook": hook, "hookInstance": str(uuid.uuid4()),
+               "context": {"userId": "Practitioner/example", "patientId": "seed", "draftOrders": orders(*names)},
+               "prefetch": _seed_resources() if prefetch is None else prefetch}
+    if hook == "order-select":
+        request["context"]["selections"] = [f"ServiceRequest/{e['resource']['id']}" for e in request["context"]["draftOrders"]["entry"]]
+    return request | fields
+
+
+def post(server, path: str, document, **kwargs) -> httpx.Response:
+    content = document if isinstance(document, (bytes, str)) else json.dumps(document)
+    return httpx.post(server.url + path, content=content, headers={"Content-Type": "application/json"} | kwargs.pop("headers", {}),
+                      timeout=60, **kwargs)
+
+
+def rating_of(resource: dict) -> list[dict]:
+    return next(e["valueCodeableConcept"]["coding"] for e in resource["extension"] if e["url"] == PAMA)
+
+
+def extension(resource: dict, name: str):
+    found = [e for e in resource.get("extension", []) if e["url"] == f"http://fhir.org/argonaut/Extension/{name}"]
+    return next(v for k, v in found[0].items() if k != "url") if found else None
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+def test_discovery_lists_both_order_hooks_with_prefetch_templates(open_server):
+    response = httpx.get(open_server.url + "/cds-services")
+    assert response.status_code == 200
+    services = {s["id"]: s for s in response.json()["services"]}
+    assert {s["hook"] for s in services.values()} == {"order-select", "order-sign"}
+    for service in services.values():
+        assert service["description"]
+        assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
+        kinds = {template.split("?")[0].split("/")[0] for template in service["prefetch"].values()}
+        assert {"Patient", "Condition", "Observation", "Procedure", "MedicationAdministration", "ImagingStudy"} <= kinds
+
+
+def test_development_switch_is_loud(open_server):
+    assert "disabled" in httpx.get(open_server.url + "/cds-services").headers["X-Acr-Kg-Warning"]
+
+
+def test_cors_preflight_for_browser_based_ehrs(open_server):
+    response = httpx.options(open_server.url + "/cds-services/order-select", headers={
+        "Origin": "https://ehr.example.org", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type"})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] in ("*", "https://ehr.example.org")
+    assert "POST" in response.headers["access-control-allow-methods"]
+    assert "authorization" in response.headers["access-control-allow-headers"].lower()
+
+
+# --- the CDS Hooks examples -----------------------------------------------------------------------
+
+@pytest.mark.skipif(not SPEC.is_dir(), reason="shared CDS Hooks fixtures are absent")
+@pytest.mark.parametrize("name", ["spec-order-select-example-r4.json", "spec-order-sign-example-r4.json",
+                                  "spec-order-select-example-stu3.json", "spec-order-sign-example-stu3.json",
+                                  "pama-scenario-01-outbound-request.json", "pama-scenario-02-outbound-request.json"])
+def test_spec_request_contexts_parse(name):
+    context = OrderContext.model_validate(json.loads((SPEC / name).read_text())["context"])
+    assert context.draft_resources()
+
+
+@pytest.mark.skipif(not SPEC.is_dir(), reason="shared CDS Hooks fixtures are absent")
+@pytest.mark.parametrize("name", ["spec-response-example-cards.json", "spec-response-systemActions.json",
+                                  "pama-scenario-01-rating-response.json", "pama-scenario-02-suggestion-response.json",
+                                  "pama-scenario-03-app-launch-response.json"])
+def test_spec_responses_parse_as_our_response_model(name):
+    HookResponse.model_validate(json.loads((SPEC / name).read_text()))
+
+
+@pytest.mark.skipif(not SPEC.is_dir(), reason="shared CDS Hooks fixtures are absent")
+@pytest.mark.parametrize("name,hook", [("spec-order-select-example-r4.json", "order-select"),
+                                       ("spec-order-sign-example-r4.json", "order-sign")])
+def test_spec_examples_without_imaging_orders_get_no_cards(open_server, name, hook):
+    """The specification's examples order a diet and a medication: nothing of ours to rate."""
+    request = {"hook": hook, "hookInstance": str(uuid.uuid4())} | json.loads((SPEC / name).read_text())
+    response = post(open_server, f"/cds-services/{hook}", request)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}
+
+
+# --- the seed patient as FHIR ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def seed_answers(open_server):
+    """One call with three draft orders of the seed patient."""
+    response = post(open_server, "/cds-services/order-select", hook_request("us-axilla", "mri-breast", "axillary-biopsy"))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@needs_fhir_reader
+def test_seed_us_axilla_is_appropriate_without_suggestion(seed_answers):
+    card = seed_answers["cards"][0]
+    Card.model_validate(card)
+    assert card["indicator"] == "info" and len(card["summary"]) < 140
+    assert "suggestions" not in card
+    assert "235" in card["detail"] and "286" in card["detail"]
+    assert "ACR" in card["source"]["label"] and card["source"]["url"].startswith("https://w3id.org/acr-kg/")
+    action = next(a for a in seed_answers["systemActions"] if a["resource"]["id"] == "seed-us-axilla")
+    codes = rating_of(action["resource"])
+    assert codes[0] == {"system": "http://fhir.org/argonaut/CodeSystem/pama-rating", "code": "appropriate"}
+    assert {"code": "UsuallyAppropriate"}.items() <= codes[1].items() and codes[2]["code"] == "8"
+    assert extension(action["resource"], "pama-rating-consult-id").startswith("urn:uuid:")
+    assert extension(action["resource"], "pama-rating-auc-applied").startswith("https://w3id.org/acr-kg/kb/variant-")
+    assert extension(action["resource"], "pama-rating-qcdsm-consulted") == "G1234"
+
+
+@needs_fhir_reader
+def test_seed_breast_mri_is_not_appropriate_and_suggests_us_axilla(seed_answers):
+    card = seed_answers["cards"][1]
+    assert card["indicator"] == "warning" and len(card["summary"]) < 140
+    assert "Conflict between topics" in card["detail"]
+    assert "topic 235 variant 7" in card["detail"] and "topic 286 variant 9" in card["detail"]
+    assert "Sources" in card["detail"] and card["overrideReasons"]
+    assert all(reason["display"] for reason in card["overrideReasons"])
+    [suggestion] = card["suggestions"]
+    assert card["selectionBehavior"] == "at-most-one"
+    [action] = suggestion["actions"]
+    assert action["type"] == "update" and action["resource"]["id"] == "seed-mri-breast"
+    assert {"system": "http://loinc.org", "code": "80852-7", "display": "US Axilla"} in action["resource"]["code"]["coding"]
+    assert rating_of(action["resource"])[0]["code"] == "appropriate"
+    rated = next(a for a in seed_answers["systemActions"] if a["resource"]["id"] == "seed-mri-breast")
+    assert rating_of(rated["resource"])[0]["code"] == "not-appropriate"
+    assert extension(rated["resource"], "pama-rating-auc-applied") == "https://w3id.org/acr-kg/kb/variant-235-7"
+    # The rating changes nothing else on the order.
+    draft = orders("mri-breast")["entry"][0]["resource"]
+    assert {k: v for k, v in rated["resource"].items() if k != "extension"} == draft
+
+
+@needs_fhir_reader
+def test_pama_actions_also_under_extension_when_asked(seed_answers):
+    assert seed_answers["extension"]["systemActions"] == seed_answers["systemActions"]
+
+
+@needs_fhir_reader
+def test_missing_prefetch_is_fetched_from_the_fhir_server_with_the_token(open_server, fhir_server):
+    FhirHandler.requests.clear()
+    partial = {k: v for k, v in _seed_resources().items() if k in ("patient", "conditions")}
+    request = hook_request("us-axilla", prefetch=partial, fhirServer=fhir_server, fhirAuthorization={
+        "access_token": FHIR_TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read", "subject": "acr-kg"})
+    response = post(open_server, "/cds-services/order-select", request)
+    assert response.status_code == 200, response.text
+    assert rating_of(response.json()["systemActions"][0]["resource"])[0]["code"] == "appropriate"
+    paths = [path for path, _ in FhirHandler.requests]
+    assert "/fhir/Observation?patient=seed&page=2" in paths  # followed the next link
+    assert not any(path.startswith(("/fhir/Patient", "/fhir/Condition")) for path in paths)  # prefetched
+    assert {auth for _, auth in FhirHandler.requests} == {f"Bearer {FHIR_TOKEN}"}
+
+
+def test_missing_prefetch_without_fhir_server_is_412(open_server):
+    partial = {k: v for k, v in _seed_resources().items() if k != "observations"}
+    response = post(open_server, "/cds-services/order-select", hook_request("us-axilla", prefetch=partial))
+    assert response.status_code == 412
+    assert "observations" in response.json()["error"]["message"]
+
+
+def test_fhir_server_refusing_the_token_is_no_answer(open_server, fhir_server):
+    request = hook_request("us-axilla", prefetch={}, fhirServer=fhir_server, fhirAuthorization={
+        "access_token": "wrong", "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read", "subject": "acr-kg"})
+    response = post(open_server, "/cds-services/order-select", request)
+    assert response.status_code == 502
+    assert "401" in response.json()["error"]["message"]
+
+
+@needs_fhir_reader
+def test_a_record_without_criteria_gets_no_rating(open_server):
+    """Without the therapy orders the record does not say the chemotherapy is over: the treatment phase
+    is unknown, so no variant applies, and the card says which fact is missing."""
+    record = _seed_resources()
+    record["medicationRequests"] = dict(record["medicationRequests"], entry=[])
+    response = post(open_server, "/cds-services/order-sign", hook_request("us-axilla", hook="order-sign", prefetch=record))
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    assert card["indicator"] == "info" and "suggestions" not in card
+    assert "treatment phase" in card["detail"] and "topic 235, variant 7" in card["detail"]
+    [action] = response.json()["systemActions"]
+    assert [c["code"] for c in rating_of(action["resource"])] == ["no-criteria-apply"]
+    assert extension(action["resource"], "pama-rating-auc-applied") is None
+
+
+@needs_fhir_reader
+def test_invalid_record_gets_one_card_listing_the_problems_and_no_rating(open_server):
+    record = _seed_resources()
+    record["patient"] = dict(record["patient"], birthDate="2027-01-01")  # born after the diagnosis and the order
+    response = post(open_server, "/cds-services/order-select", hook_request("us-axilla", prefetch=record))
+    assert response.status_code == 200, response.text
+    [card] = response.json()["cards"]
+    assert card["indicator"] == "warning" and "systemActions" not in response.json()
+    assert card["summary"].startswith("Cannot rate US axilla") and "\n- " in card["detail"]
+    assert "suggestions" not in card
+
+
+# --- one patient only -----------------------------------------------------------------------------
+
+def test_draft_order_for_another_patient_is_refused(open_server):
+    request = hook_request("us-axilla")
+    request["context"]["draftOrders"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/other"}
+    response = post(open_server, "/cds-services/order-select", request)
+    assert response.status_code == 400 and "Patient/other" in response.json()["error"]["message"]
+
+
+def test_prefetch_about_another_patient_is_refused(open_server):
+    record = _seed_resources()
+    record["observations"]["entry"][0]["resource"]["subject"] = {"reference": "Patient/other"}
+    response = post(open_server, "/cds-services/order-select", hook_request("us-axilla", prefetch=record))
+    assert response.status_code == 400 and "Patient/other" in response.json()["error"]["message"]
+
+
+# --- robustness: 4xx with a JSON error, never a rating ---------------------------------------------
+
+def _stu3_order() -> dict:
+    request = hook_request("us-axilla")
+    resource = request["context"]["draftOrders"]["entry"][0]["resource"]
+    resource["resourceType"] = "ProcedureRequest"
+    return request
+
+
+def _deep() -> bytes:
+    return b'{"hook": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize("body,status", [
+    (b"{not json", 400),
+    (b"[]", 400),
+    (_deep(), 400),
+    (json.dumps({"hook": "order-select"}), 400),                                   # no context
+    (json.dumps(hook_request("us-axilla", hook="patient-view")), 400),              # wrong hook
+    (json.dumps(hook_request("us-axilla") | {"context": {"patientId": "seed"}}), 400),
+    (json.dumps(hook_request("us-axilla", prefetch=_seed_resources() | {"patient": {"name": "x"}})), 400),
+    (json.dumps(_stu3_order()), 422),                                              # not R4
+    (b" " * (300 * 1024), 413),                                                    # over the size limit
+])
+def test_bad_calls_get_a_json_4xx(open_server, body, status):
+    response = post(open_server, "/cds-services/order-select", body)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["message"]
+
+
+def test_unknown_service_is_404_json(open_server):
+    response = post(open_server, "/cds-services/patient-view", hook_request())
+    assert response.status_code == 404 and "order-select" in response.json()["error"]["message"]
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading(open_server):
+    with socket.create_connection(("127.0.0.1", int(open_server.url.rsplit(":", 1)[1]))) as conn:
+        conn.sendall(b"POST /cds-services/order-select HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 999999999\r\n\r\n{")
+        assert b" 413 " in conn.recv(4096).split(b"\r\n")[0] + b" "
+
+
+# --- trust: the EHR's JWT -------------------------------------------------------------------------
+
+def _call(server, authorization: str | None, path: str = "/cds-services/order-select"):
+    headers = {"Authorization": authorization} if authorization else {}
+    request = {"hook": "order-select", "hookInstance": str(uuid.uuid4()),
+               "context": {"userId": "Practitioner/1", "patientId": "seed",
+                           "draftOrders": {"resourceType": "Bundle", "entry": []}}}
+    return post(server, path, request, headers=headers)
+
+
+def test_signed_token_for_this_endpoint_is_accepted(secure, keys):
+    url = secure.url + "/cds-services/order-select"
+    assert _call(secure, f"Bearer {token(keys[0], url)}").status_code == 200
+    assert httpx.get(secure.url + "/cds-services",
+                     headers={"Authorization": f"Bearer {token(keys[0], secure.url + '/cds-services')}"}).status_code == 200
+
+
+def test_audience_may_be_a_list(secure, keys):
+    url = secure.url + "/cds-services/order-select"
+    assert _call(secure, f"Bearer {token(keys[0], [url])}").status_code == 200
+
+
+@pytest.mark.parametrize("case", ["missing", "garbage", "unsigned", "hmac", "expired", "wrong-audience",
+                                  "other-key", "unknown-issuer", "no-jti", "too-long-lived"])
+def test_untrusted_calls_get_401(secure, keys, case):
+    private, _, stranger = keys
+    url = secure.url + "/cds-services/order-select"
+    now = int(time.time())
+    authorization = {
+        "missing": None,
+        "garbage": "Bearer not-a-jwt",
+        "unsigned": "Bearer " + jwt.encode({"iss": ISSUER, "aud": url, "iat": now, "exp": now + 60, "jti": "u"},
+                                           None, algorithm="none", headers={"kid": "ehr-1"}),
+        "hmac": "Bearer " + jwt.encode({"iss": ISSUER, "aud": url, "iat": now, "exp": now + 60, "jti": "h"},
+                                       "a-shared-secret-of-32-bytes-long!", algorithm="HS256", headers={"kid": "ehr-1"}),
+        "expired": f"Bearer {token(private, url, iat=now - 600, exp=now - 300)}",
+        "wrong-audience": f"Bearer {token(private, secure.url + '/cds-services/order-sign')}",
+        "other-key": f"Bearer {token(stranger, url)}",
+        "unknown-issuer": f"Bearer {token(private, url, iss='https://evil.example.org')}",
+        "no-jti": f"Bearer {token(private, url, jti=None)}",
+        "too-long-lived": f"Bearer {token(private, url, exp=now + 3600)}",
+    }[case]
+    response = _call(secure, authorization)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["message"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_replayed_token_gets_401(secure, keys):
+    authorization = f"Bearer {token(keys[0], secure.url + '/cds-services/order-select')}"
+    assert _call(secure, authorization).status_code == 200
+    response = _call(secure, authorization)
+    assert response.status_code == 401 and "replay" in response.json()["error"]["message"]
+
+
+def test_discovery_needs_a_token_too(secure):
+    assert httpx.get(secure.url + "/cds-services").status_code == 401
+
+
+# --- feedback -------------------------------------------------------------------------------------
+
+@needs_fhir_reader
+def test_feedback_is_stored_and_read_back(open_server, seed_answers):
+    store = open_server.app.state.service.store
+    biopsy = seed_answers["cards"][2]
+    us = seed_answers["cards"][0]
+    feedback = {"feedback": [
+        {"card": biopsy["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": biopsy["suggestions"][0]["uuid"]}],
+         "outcomeTimestamp": "2026-11-20T10:00:00Z"},
+        {"card": us["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:01:00Z",
+         "overrideReason": {"reason": {"system": "https://w3id.org/acr-kg/cds/override-reason",
+                                       "code": "patient-factors", "display": "Patient factors not captured in the record"},
+                            "userComment": "Patient prefers to wait."}}]}
+    FeedbackRequest.model_validate(feedback)
+    response = post(open_server, "/cds-services/order-select/feedback", feedback)
+    assert response.status_code == 200, response.text
+    stored = {row["card"]: row for row in store.feedback(service="order-select")}
+    accepted, overridden = stored[biopsy["uuid"]], stored[us["uuid"]]
+    assert accepted["outcome"] == "accepted" and accepted["rating"] == "not-appropriate"
+    assert accepted["accepted_suggestions"] == [{"id": biopsy["suggestions"][0]["uuid"], "label": "Order US axilla instead"}]
+    assert accepted["variant"] == "https://w3id.org/acr-kg/kb/variant-235-7"
+    assert overridden["reason_code"] == "patient-factors" and overridden["user_comment"] == "Patient prefers to wait."
+    consult = extension(seed_answers["systemActions"][2]["resource"], "pama-rating-consult-id")
+    assert consult in {row["consult_id"] for row in store.consultations()}
+
+
+@needs_fhir_reader
+@pytest.mark.parametrize("item,status", [
+    ({"card": "never-issued", "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z"}, 400),
+    ({"card": "x", "outcome": "accepted", "outcomeTimestamp": "2026-11-20T10:00:00Z"}, 400),  # no suggestion named
+    ({"card": "x", "outcome": "ignored", "outcomeTimestamp": "2026-11-20T10:00:00Z"}, 400),
+    ({"card": "x", "outcome": "overridden"}, 400),  # no timestamp
+])
+def test_bad_feedback_is_refused_and_nothing_stored(open_server, seed_answers, item, status):
+    store = open_server.app.state.service.store
+    before = len(store.feedback())
+    good = {"card": seed_answers["cards"][0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z"}
+    response = post(open_server, "/cds-services/order-select/feedback", {"feedback": [good, item]})
+    assert response.status_code == status and response.json()["error"]["message"]
+    assert len(store.feedback()) == before
+
+
+@needs_fhir_reader
+def test_feedback_for_a_card_of_the_other_service_is_refused(open_server, seed_answers):
+    item = {"card": seed_answers["cards"][0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2026-11-20T10:00:00Z"}
+    assert post(open_server, "/cds-services/order-sign/feedback", {"feedback": [item]}).status_code == 400
+
+
+def test_summary_limit_is_part_of_the_card_model():
+    with pytest.raises(ValueError):
+        Card.model_validate({"summary": "x" * 140, "indicator": "info", "source": {"label": "s"}})
+

@@ -1,0 +1,218 @@
+"""FHIR R4 / mCODE input (kg.input.fhir): real records from ../shared/fixtures, read as of a chosen date.
+
+Each test names the evaluation date (--now) and order it uses and why. Skipped when the fixtures are absent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kg.errors import InputError
+from kg.input import parse_patient, read_patients
+from kg.input.fhir import parse_fhir, patients_from_resources, read_fhir
+from kg.recommend import Engine
+from kg.terms import ACR
+from locations import EXAMPLES_DIR, FIXTURES
+
+pytestmark = pytest.mark.skipif(not (FIXTURES / "synthea-r4").is_dir(), reason="../shared/fixtures (FHIR records) is absent")
+
+SYNTHEA = FIXTURES / "synthea-r4"
+JENNY = FIXTURES / "mcode-stu4" / "Bundle-mcode-patient-bundle-jenny-m.json"
+US_AXILLA = "LOINC:80852-7"
+# triple_negative.json: cN1 at diagnosis 1971-07-23, paclitaxel cycles 1971-07-28 .. 1971-12-16,
+# lumpectomy and axillary excision 1972-01-13: 1972-01-05 lies between the last cycle and surgery.
+BETWEEN_CHEMO_AND_SURGERY = dt.date(1972, 1, 5)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine()
+
+
+def _facts(data, predicate: str) -> list[str]:
+    return [q.object.value for q in data.quads if q.predicate.value == ACR + predicate]
+
+
+def _variants(answer) -> set[tuple[int, int]]:
+    return {(a["topic_id"], a["variant_number"]) for a in answer.as_dict()["applicable"]}
+
+
+def test_jenny_m_is_cn0_with_surgery_before_chemotherapy_so_no_variant_7(engine):
+    # mCODE STU4 example: surgery 2018-04-01, chemotherapy ordered from 2018-04-12. Judged on 2018-06-01
+    # (during the adjuvant chemotherapy) for a US axilla order.
+    [data] = read_fhir(JENNY, now=dt.date(2018, 6, 1), order=US_AXILLA)
+    assert _facts(data, "clinicalNCategory") == [ACR + "cN0"]
+    assert _facts(data, "definitiveSurgeryDone") == ["true"]
+    assert _facts(data, "surgeryType") == [ACR + "BreastConservingSurgery"]  # SNOMED CT 64368001
+    courses = {q.subject.value for q in data.quads if q.predicate.value == ACR + "therapyType"}
+    assert courses and all("Adjuvant" in c and "Neoadjuvant" not in c for c in courses)  # after surgery: adjuvant
+    answer = engine.recommend(data)
+    assert answer.valid
+    assert (235, 7) not in _variants(answer)
+    reasons = next(v["reasons"] for v in answer.as_dict()["not_applicable"] if v["topic_id"] == 235 and v["variant_number"] == 7)
+    assert any("node-positive" in r or "surgery" in r or "treatment phase" in r for r in reasons), reasons
+
+
+def test_triple_negative_between_last_cycle_and_surgery_is_neoadjuvant_and_names_the_missing_fact(engine):
+    [data] = read_fhir(SYNTHEA / "triple_negative.json", now=BETWEEN_CHEMO_AND_SURGERY, order=US_AXILLA)
+    assert _facts(data, "clinicalNCategory") == [ACR + "cN1"]
+    assert _facts(data, "definitiveSurgeryDone") == ["false"]
+    assert _facts(data, "nodalStatusEstablishedBy") == [ACR + "ByImaging"]
+    assert _facts(data, "axillaEvaluated") == ["true"]  # the variant's wording: node positivity shown on imaging
+    [course] = {q.subject.value for q in data.quads if q.predicate.value == ACR + "therapyType"}
+    assert course.endswith("course-Chemotherapy-Neoadjuvant")
+    assert _facts(data, "startDate") == ["1971-07-28"]
+    # every dose the course came from is named (PROV), and the later events are counted, not used
+    derived = {q.object.value for q in data.quads if q.subject.value == course and q.predicate.value.endswith("wasDerivedFrom")}
+    assert len([d for d in derived if "MedicationRequest" in d]) == 8
+    assert any("dated after the evaluation date 1972-01-05 left out" in w.message for w in data.warnings)
+    answer = engine.recommend(data).as_dict()
+    assert answer["valid"]
+    if (235, 7) not in {(a["topic_id"], a["variant_number"]) for a in answer["applicable"]}:
+        # the record never states that the course was completed: the exact missing fact is named
+        [missing] = [w["missing"] for w in answer["would_apply_if"] if (w["topic_id"], w["variant_number"]) == (235, 7)]
+        assert any("course" in m and "status" in m for m in missing), missing
+    assert any("courseStatus" in (w.path or "") for w in data.warnings)
+
+
+def test_triple_negative_with_a_stated_end_of_the_course_matches_variant_7(engine):
+    # The same record with a MedicationStatement saying the paclitaxel course was completed on 1971-12-16:
+    # completion now comes from the record, and variant 7 applies.
+    bundle = json.loads((SYNTHEA / "triple_negative.json").read_bytes())
+    resources = [e["resource"] for e in bundle["entry"]]
+    patient = next(r for r in resources if r["resourceType"] == "Patient")
+    cancer = next(r for r in resources if r["resourceType"] == "Condition" and r["code"]["coding"][0]["code"] == "254837009")
+    resources.append({"resourceType": "MedicationStatement", "id": "course-summary", "status": "completed",
+                      "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "583214"}]},
+                      "subject": {"reference": f"urn:uuid:{patient['id']}"},
+                      "reasonReference": [{"reference": f"urn:uuid:{cancer['id']}"}],
+                      "effectivePeriod": {"start": "1971-07-28", "end": "1971-12-16"}})
+    [data] = patients_from_resources([dict(bundle, entry=bundle["entry"] + [{"fullUrl": "urn:uuid:course-summary", "resource": resources[-1]}])],
+                                     "triple_negative+statement", now=BETWEEN_CHEMO_AND_SURGERY, order=US_AXILLA)
+    assert _facts(data, "courseStatus") == [ACR + "CourseCompleted"]
+    assert _facts(data, "endDate") == ["1971-12-16"]
+    fhir = engine.recommend(data).as_dict()
+    assert (235, 7) in {(a["topic_id"], a["variant_number"]) for a in fhir["applicable"]}
+    # and its Turtle twin, given the same completion, answers the same
+    twin = (EXAMPLES_DIR / "fhir-twin-triple-negative.ttl").read_text().replace(
+        'acr:startDate "1971-07-28"^^xsd:date .',
+        'acr:startDate "1971-07-28"^^xsd:date ; acr:endDate "1971-12-16"^^xsd:date ; acr:courseStatus acr:CourseCompleted .')
+    turtle = engine.recommend(parse_patient(twin.encode(), "twin.ttl")).as_dict()
+    _assert_same_answer(fhir, turtle)
+
+
+def _assert_same_answer(fhir: dict, turtle: dict) -> None:
+    def ratings(answer):
+        return [(a["topic_id"], a["variant_number"], [(p["procedure"], p["category"], p["median"]) for p in a["procedures"]])
+                for a in answer["applicable"]]
+    assert ratings(fhir) == ratings(turtle)
+    assert [s for s in fhir["next_steps"]] == [s for s in turtle["next_steps"]]
+    assert sorted((v["topic_id"], v["variant_number"]) for v in fhir["not_applicable"]) == \
+        sorted((v["topic_id"], v["variant_number"]) for v in turtle["not_applicable"])
+    assert [(w["topic_id"], w["variant_number"]) for w in fhir["would_apply_if"]] == \
+        [(w["topic_id"], w["variant_number"]) for w in turtle["would_apply_if"]]
+
+
+def test_fhir_record_and_its_turtle_twin_give_the_same_answer(engine):
+    [data] = read_fhir(SYNTHEA / "triple_negative.json", now=BETWEEN_CHEMO_AND_SURGERY, order=US_AXILLA)
+    twin = parse_patient((EXAMPLES_DIR / "fhir-twin-triple-negative.ttl").read_bytes(), "fhir-twin-triple-negative.ttl")
+    _assert_same_answer(engine.recommend(data).as_dict(), engine.recommend(twin).as_dict())
+
+
+def test_t1_patient_had_no_chemotherapy_before_surgery_so_no_variant_7(engine):
+    # lumpectomy 2005-01-18, tamoxifen from 2005-03-11; judged on 2005-06-01 for a US axilla order
+    [data] = read_fhir(SYNTHEA / "T1_patient.json", now=dt.date(2005, 6, 1), order=US_AXILLA)
+    assert _facts(data, "clinicalNCategory") == [ACR + "cN0"]
+    assert _facts(data, "definitiveSurgeryDone") == ["true"]
+    assert not [c for c in _facts(data, "therapyType") if c == ACR + "Chemotherapy"]
+    assert not any("Neoadjuvant" in q.subject.value for q in data.quads)
+    assert (235, 7) not in _variants(engine.recommend(data))
+
+
+def test_t0_patient_axillary_excision_only_ends_the_neoadjuvant_window():
+    # doxorubicin 2014-11-17 .. 2015-04-07, axillary excision (SNOMED CT 234262008, extent unstated) 2015-04-21
+    [data] = read_fhir(SYNTHEA / "T0_patient.json", now=dt.date(2015, 5, 1), order=US_AXILLA)
+    assert _facts(data, "definitiveSurgeryDone") == ["true"]
+    assert _facts(data, "clinicalNCategory") == [ACR + "cN2"]
+    assert any(q.subject.value.endswith("course-Chemotherapy-Neoadjuvant") for q in data.quads)
+    assert not _facts(data, "surgeryType")  # an excision of unstated extent has no surgery type of ours
+
+
+def test_bulk_export_every_patient_accounted_for_and_lung_paclitaxel_does_not_count():
+    folder = FIXTURES / "bulk-fhir-10-patients"
+    patients = [json.loads(line)["id"] for line in (folder / "Patient.000.ndjson").read_text().splitlines() if line.strip()]
+    # judged on the export's day, 2024-08-06 (log.ndjson), for a US axilla order
+    data = read_fhir(folder, now=dt.date(2024, 8, 6), order=US_AXILLA)
+    assert sorted(d.source.split("#Patient/")[1] for d in data) == sorted(patients)
+    with_breast_cancer = [d for d in data if _facts(d, "hasBreastCancer")]
+    assert len(with_breast_cancer) == 1
+    [breast] = with_breast_cancer
+    # paclitaxel and cisplatin 1984-1989 were for a lung cancer, before the breast cancer (1989-04-10)
+    assert not _facts(breast, "hasTherapyCourse")
+
+
+def test_regional_nodes_of_another_patient_or_cancer_are_not_the_breast_cancer_s():
+    # mCODE's cN3 example belongs to a lung-cancer patient: read with Jenny's record it stays his, and
+    # Jenny keeps her own cN0
+    jenny = json.loads(JENNY.read_bytes())
+    n3 = json.loads((FIXTURES / "mcode-stu4" / "Observation-tnm-clinical-regional-nodes-category-cN3.json").read_bytes())
+    data = patients_from_resources([jenny, n3], "jenny+cN3", now=dt.date(2018, 6, 1), order=US_AXILLA)
+    assert len(data) == 2
+    nodes = {d.source.split("#")[1]: _facts(d, "clinicalNCategory") for d in data}
+    assert nodes == {"Patient/cancer-patient-jenny-m": [ACR + "cN0"], "Patient/cancer-patient-john-anyperson": []}
+
+
+def test_as_of_an_earlier_date_later_events_are_left_out_and_counted():
+    # 1971-07-25: after the diagnosis, before the first paclitaxel cycle
+    [data] = read_fhir(SYNTHEA / "triple_negative.json", now=dt.date(1971, 7, 25), order=US_AXILLA)
+    assert not _facts(data, "hasTherapyCourse")
+    assert _facts(data, "orderDate") == ["1971-07-25"]
+    [counted] = [w for w in data.warnings if "left out of the patient graph" in w.message]
+    assert "MedicationRequest 19" in counted.message
+
+
+def test_codes_the_mapping_does_not_know_are_named():
+    [data] = read_fhir(SYNTHEA / "triple_negative.json", now=BETWEEN_CHEMO_AND_SURGERY, order="CPT:76882")
+    messages = " ".join(w.message for w in data.warnings)
+    assert "SNOMED CT 434363004" in messages  # the HER2 FISH procedure, done for the breast cancer
+    assert "CPT 76882" in messages and not _facts(data, "orderedProcedure")
+
+
+def test_order_as_our_iri_and_as_a_cds_hooks_service_request():
+    [by_iri] = read_fhir(SYNTHEA / "triple_negative.json", now=BETWEEN_CHEMO_AND_SURGERY, order="acrkb:proc-us-axilla")
+    request = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "80852-7"}]}}
+    bundle = json.loads((SYNTHEA / "triple_negative.json").read_bytes())
+    [by_request] = patients_from_resources([bundle], "t", now=BETWEEN_CHEMO_AND_SURGERY, order=request)
+    for data in (by_iri, by_request):
+        assert _facts(data, "orderedProcedure") == ["https://w3id.org/acr-kg/kb/proc-us-axilla"]
+        assert _facts(data, "askedQuestion") == [ACR + "AxillaQuestion"]
+
+
+def test_dstu2_record_is_refused_with_what_was_found():
+    maureen = FIXTURES / "mcode-legacy" / "Maureen.json"
+    with pytest.raises(InputError, match="not a valid FHIR R4|not a FHIR R4 resource type"):
+        read_patients(maureen)
+    run = subprocess.run([sys.executable, "-m", "kg", "recommend", str(maureen)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert "Maureen.json" in run.stderr and ("R4" in run.stderr)
+
+
+def test_malformed_resources_name_the_resource_and_field():
+    with pytest.raises(InputError, match=r"Condition/x\).*code"):
+        parse_fhir(b'{"resourceType": "Condition", "id": "x", "subject": {"reference": "Patient/p"}, "code": "C50.9"}', "bad.json")
+    with pytest.raises(InputError, match="bad.ndjson:2: not valid NDJSON"):
+        parse_fhir(b'{"resourceType": "Patient", "id": "p"}\n{"resourceType": \n', "bad.ndjson")
+
+
+def test_cli_reads_fhir_by_content_and_takes_order():
+    run = subprocess.run([sys.executable, "-m", "kg", "recommend", str(SYNTHEA / "triple_negative.json"), "--now", "1972-01-05",
+                          "--order", US_AXILLA, "--format", "json"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    answer = json.loads(run.stdout)
+    answer = answer[0] if isinstance(answer, list) else answer
+    assert answer["order"]["procedure"] == "https://w3id.org/acr-kg/kb/proc-us-axilla"
