@@ -49,6 +49,9 @@ TERMINOLOGIES: dict[str, Terminology] = {t.prefix: t for t in (
     _terminology("NCIT", "NCIt", r"C\d+", "ncit"),
     _terminology("ICD10CM", "ICD-10-CM", r"[A-Z]\d{2}(\.[0-9A-Z]{1,4})?"),
     _terminology("UMLS", "UMLS", r"C\d{7}"),
+    # CPT (AMA, licensed): no code is verified in our references, so the set holds none; a licensed user's
+    # rows are read like any other. Five characters: four digits and a digit, or F, T or U.
+    _terminology("CPT", "CPT", r"\d{4}[0-9FTU]", "cpt"),
     # DICOM concept codes are numeric; modality codes are defined terms such as US or MR
     _terminology("DCM", "DICOM", r"\d+|[A-Z][A-Z0-9]+"),
 )}
