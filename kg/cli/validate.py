@@ -25,5 +25,5 @@ def command(patient, input_format, now, order, thresholds, output_format, engine
     data = read_patients(patient, input_format, now=now, order=order)
     results = Engine(validation=engine).validate([Request(one, now, thresholds) for one in data])
     with output_stream(output) as out:
-        out.write("\n".join(VALIDATION_WRITERS[output_format](result) for result in results))
+        out.write(VALIDATION_WRITERS[output_format](results))
     sys.exit(0 if all(result.valid for result in results) else 1)

@@ -1,15 +1,15 @@
 """Output: every writer of the toolkit, chosen by format name from one dispatch table per kind of answer,
 so the CLI never branches on formats."""
 from kg.output.data import (recommendations_json, recommendations_jsonl, recommendations_turtle, to_json,
-                            validation_json, validation_turtle)
+                            validations_json, validations_turtle)
 from kg.output.rows import ROWS_WRITERS, triples_turtle
-from kg.output.text import recommendations_text, validation_text
+from kg.output.text import recommendations_text, validation_text, validations_text
 
 __all__ = ["RECOMMENDATION_WRITERS", "ROWS_WRITERS", "STREAMING", "TRIPLES_WRITERS", "VALIDATION_WRITERS", "to_json",
            "triples_turtle"]
 
-# `acr-kg validate`: one patient's validation.
-VALIDATION_WRITERS = {"text": validation_text, "json": validation_json, "turtle": validation_turtle}
+# `acr-kg validate`: the validation of each patient given (a FHIR record may hold several).
+VALIDATION_WRITERS = {"text": validations_text, "json": validations_json, "turtle": validations_turtle}
 # `acr-kg recommend`: the answers for the patients given, in input order.
 RECOMMENDATION_WRITERS = {"text": recommendations_text, "json": recommendations_json,
                           "jsonl": recommendations_jsonl, "turtle": recommendations_turtle}

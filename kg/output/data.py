@@ -14,12 +14,15 @@ def to_json(data) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def validation_json(rec: Recommendation) -> str:
-    return to_json(validation_dict(rec.validation, rec.source, rec.evaluation, rec.knowledge_base, rec.notes))
+def validations_json(recs: list[Recommendation]) -> str:
+    """One patient: its report; several (a FHIR record of many patients): an array, in input order."""
+    reports = [validation_dict(r.validation, r.source, r.evaluation, r.knowledge_base, r.notes) for r in recs]
+    return to_json(reports[0] if len(reports) == 1 else reports)
 
 
-def validation_turtle(rec: Recommendation) -> str:
-    return rec.validation.report.serialize(format="turtle")
+def validations_turtle(recs: list[Recommendation]) -> str:
+    """The sh:ValidationReport graph of each patient, one after another."""
+    return "\n".join(rec.validation.report.serialize(format="turtle") for rec in recs)
 
 
 def recommendations_json(recs: list[Recommendation]) -> str:

@@ -104,6 +104,13 @@ def recommendation_text(rec: Recommendation) -> str:
             out.append(f"  - topic {variant['topic_id']} variant {variant['variant_number']} ({variant['label']}):")
             out += [f"      not met: {reason}" for reason in variant["reasons"]]
         out.append("")
+    if rec.record_sources:
+        out += ["From the record (each fact of the patient graph and the resources it was read from):"]
+        for entry in rec.record_sources:
+            resources = [r.removeprefix("urn:fhir:") for r in entry["derived_from"]]
+            shown = ", ".join(resources[:4]) + (f" and {len(resources) - 4} more" if len(resources) > 4 else "")
+            out.append(f"  - {entry['node'].rsplit('/', 1)[-1]}: {shown}")
+        out.append("")
     if rec.sources:
         out += ["Sources:"] + [f"  - {s.get('title', '')} <{s['source']}>" + (f" ({s['citation']})" if s.get("citation") else "")
                                for s in rec.sources]
@@ -125,6 +132,10 @@ def _order_lines(order: dict | None) -> list[str]:
             lines.append("      rated higher: " + ", ".join(f"{b['label']} ({b['category_label']}, {b['median']})"
                                                         for b in r["better"]))
     return lines + [""]
+
+
+def validations_text(recs: list[Recommendation]) -> str:
+    return "\n".join(map(validation_text, recs))
 
 
 def recommendations_text(recs: list[Recommendation]) -> str:

@@ -25,6 +25,7 @@ from kg.validate.shapes import compiled_shapes
 from kg.recommend.explain import EXPLANATION, explain
 from kg.recommend.results import Recommendation
 
+PROV_DERIVED_FROM = "http://www.w3.org/ns/prov#wasDerivedFrom"
 # Enrichment queries, in order: each one's triples are added to the patient data before the next runs.
 DERIVATION = ("derive-case", "match-variants", "assess-nodes", "ultrasound-result")
 
@@ -140,6 +141,7 @@ class Engine:
             result = Recommendation(patients[0] if len(patients) == 1 else None, request.data.source,
                                     validation, evaluation, self.knowledge_base)
             result.notes = list(request.data.warnings)
+            result.record_sources = _record_sources(request.data.quads)
             results.append(result)
         return results, owners
 
@@ -188,6 +190,15 @@ def _rows_by_patient(store: PatientStore, name: str, predicates: set[str]) -> di
     for row in _run(store, name, predicates):
         grouped.setdefault(row["patient"], []).append(row)
     return grouped
+
+
+def _record_sources(quads) -> list[dict]:
+    """The PROV links of a patient graph (a FHIR record's: each node -> the resources it came from)."""
+    derived: dict[str, list[str]] = {}
+    for quad in quads:
+        if quad.predicate.value == PROV_DERIVED_FROM:
+            derived.setdefault(quad.subject.value, []).append(quad.object.value)
+    return [{"node": node, "derived_from": sorted(set(resources))} for node, resources in sorted(derived.items())]
 
 
 def _source_catalogue(rows) -> dict[str, dict]:

@@ -60,6 +60,8 @@ class Recommendation:
     would_apply_if: list[dict] = field(default_factory=list)  # variants that unknown facts keep from applying
     # variants of imported topics, whose population is stated in words only: never matched, so named
     not_evaluated: list[dict] = field(default_factory=list)
+    # for a record read from FHIR: each node of the patient graph and the resources it was derived from
+    record_sources: list[dict] = field(default_factory=list)
     notes: list[Issue] = field(default_factory=list)  # what the reader noticed (e.g. unmapped codes)
     derived: list = field(default_factory=list)  # triples the queries added, for RDF output
 
@@ -90,4 +92,5 @@ class Recommendation:
             "order": self.order,
             "would_apply_if": self.would_apply_if,
             "not_evaluated": self.not_evaluated,
+            "record_sources": self.record_sources,
         })

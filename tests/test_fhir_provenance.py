@@ -1,0 +1,37 @@
+"""The answer for a FHIR record shows which resources each fact of the patient graph came from."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from kg.input import read_patients
+from locations import FIXTURES
+
+TRIPLE_NEGATIVE = FIXTURES / "synthea-r4" / "triple_negative.json"
+pytestmark = pytest.mark.skipif(not TRIPLE_NEGATIVE.exists(), reason=f"third-party fixtures absent ({FIXTURES})")
+
+
+def test_each_fact_names_the_resources_it_came_from(recommender):
+    # After the last neoadjuvant cycle and before surgery, with a US axilla order given on the command line.
+    [record] = read_patients(TRIPLE_NEGATIVE, None, now=dt.date(1972, 1, 5), order="LOINC:80852-7")
+    answer = recommender.recommend(record).as_dict()
+    by_node = {entry["node"].rsplit("/", 1)[-1]: entry["derived_from"] for entry in answer["record_sources"]}
+    assert any(r.startswith("urn:fhir:Condition/") for r in by_node["breast-cancer"])
+    assert any(r.startswith("urn:fhir:Patient/") for r in by_node["patient"])
+    course = next(resources for node, resources in by_node.items() if node.startswith("course-Chemotherapy"))
+    assert len(course) >= 8  # the course is built from its dated doses
+
+
+def test_a_turtle_patient_has_no_record_sources(recommend_example):
+    assert recommend_example("seed-patient.ttl")["record_sources"] == []
+
+
+def test_validate_of_a_bulk_export_is_one_json_report_per_patient(cli):
+    import json
+
+    folder = FIXTURES / "bulk-fhir-10-patients"
+    result = cli("validate", folder, "--format", "json")
+    reports = json.loads(result.stdout)
+    assert isinstance(reports, list) and len(reports) == len({r["source"] for r in reports}) > 1
+    assert all(r["source"].startswith(str(folder)) and "#Patient/" in r["source"] for r in reports)
