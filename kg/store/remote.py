@@ -27,6 +27,8 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
         if (old.scheme, old.netloc) != (new.scheme, new.netloc):
             raise EndpointError(f"{req.full_url} redirects to another address ({newurl}); not followed")
+        if code in (307, 308):  # the query is sent again, as the status asks (urllib would refuse a POST)
+            return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()), method=req.get_method())
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -49,7 +51,7 @@ class RemoteEndpoint:
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
                 chunks, size = [], 0
-                while chunk := response.read(_CHUNK):
+                while chunk := response.read1(_CHUNK):  # whatever has arrived: the deadline is checked often
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise EndpointError(f"{self.url} answered more than {self.max_bytes // (1024 * 1024)} MB; refused")
