@@ -22,6 +22,7 @@ import rdflib
 from rdflib.collection import Collection
 from rdflib.namespace import RDF, SH
 
+from kg.store.reference import to_rdflib
 from kg.validate.compiled import UnsupportedShape, compile_shapes
 from locations import FIXTURES
 
@@ -154,16 +155,6 @@ def _oxigraph_term(term):
     return ox.Literal(str(term), datatype=ox.NamedNode(term.datatype or rdflib.XSD.string))
 
 
-def _rdflib_term(term):
-    if isinstance(term, ox.NamedNode):
-        return rdflib.URIRef(term.value)
-    if isinstance(term, ox.BlankNode):
-        return rdflib.BNode(term.value)
-    if term.language:
-        return rdflib.Literal(term.value, lang=term.language)
-    return rdflib.Literal(term.value, datatype=rdflib.URIRef(term.datatype.value))
-
-
 def expected(case: Case):
     """(conforms, result keys) of the manifest's report, or None when the engine must fail."""
     graph = _graph(case.manifest)
@@ -183,9 +174,9 @@ def compiled(case: Case):
     report = rdflib.Graph()
     for result in compiled_shapes.run(store):
         node = rdflib.BNode()
-        report.add((node, SH.focusNode, _rdflib_term(result.focus)))
+        report.add((node, SH.focusNode, to_rdflib(result.focus)))
         if result.value is not None:
-            report.add((node, SH.value, _rdflib_term(result.value)))
+            report.add((node, SH.value, to_rdflib(result.value)))
         if result.path is not None:
             report.add((node, SH.resultPath, result.path))
             report += _graph(case.shapes).cbd(result.path) if isinstance(result.path, rdflib.BNode) else []

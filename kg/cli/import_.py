@@ -7,24 +7,16 @@ from pathlib import Path
 
 import click
 
+from kg.cli.options import date_value
 from kg.errors import QualityCheckFailed
 from kg.kb.tables import OUTPUT_NAME, import_tables
-
-
-def _date(_ctx, _param, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @click.command("import")
 @click.argument("tables", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="KBDIR",
               help=f"Directory to write: the project's knowledge base files and {OUTPUT_NAME}.")
-@click.option("--edition", callback=_date, default=None, metavar="YYYY-MM-DD",
+@click.option("--edition", callback=date_value, default=None, metavar="YYYY-MM-DD",
               help="The date of the ACR edition the tables show; names the revisions of the imported topics.")
 @click.option("--source-name", default=None, metavar="TEXT",
               help="Title of the tables' source in the graph (default: the file name).")

@@ -9,7 +9,8 @@ import click
 from kg.input.reader import FORMATS
 
 
-def _date(_ctx, _param, value):
+def date_value(_ctx, _param, value):
+    """A click callback: an ISO date, or a usage error naming the value."""
     if value is None:
         return None
     try:
@@ -29,7 +30,7 @@ order_option = click.option(
     help="FHIR input: the order being decided (LOINC:80852-7, RPID:RPID1933, CPT:76882, acrkb:proc-us-axilla); "
          "it replaces the record's ServiceRequests.")
 now_option = click.option(
-    "--now", callback=_date, default=None, metavar="YYYY-MM-DD",
+    "--now", callback=date_value, default=None, metavar="YYYY-MM-DD",
     help="Evaluation date (ages, phases, date checks). Default: each patient's order date, else today.")
 thresholds_option = click.option(
     "--thresholds", default="seed", show_default=True, metavar="KEY",
