@@ -35,3 +35,20 @@ def test_validate_of_a_bulk_export_is_one_json_report_per_patient(cli):
     reports = json.loads(result.stdout)
     assert isinstance(reports, list) and len(reports) == len({r["source"] for r in reports}) > 1
     assert all(r["source"].startswith(str(folder)) and "#Patient/" in r["source"] for r in reports)
+
+
+def test_a_record_read_again_is_mapped_the_same_and_named_per_call():
+    # The reader keeps recent mappings by content (an EHR sends one chart for order-select and order-sign):
+    # the second reading must be the same graph, with the warnings naming the second record.
+    import json
+
+    from kg.input.fhir import patients_from_resources
+
+    bundle = json.loads(TRIPLE_NEGATIVE.read_text())
+    resources = [entry["resource"] for entry in bundle["entry"]]
+    first = patients_from_resources(resources, "first-call", now=dt.date(1972, 1, 5), order="LOINC:80852-7")[0]
+    again = patients_from_resources(resources, "second-call", now=dt.date(1972, 1, 5), order="LOINC:80852-7")[0]
+    assert sorted(map(str, first.quads)) == sorted(map(str, again.quads))
+    assert [w.message.replace("first-call", "second-call") for w in first.warnings] == [w.message for w in again.warnings]
+    later = patients_from_resources(resources, "later", now=dt.date(1973, 1, 5), order="LOINC:80852-7")[0]
+    assert sorted(map(str, later.quads)) != sorted(map(str, first.quads))  # another date, another graph

@@ -8,9 +8,12 @@ the patient's nodes, every node with prov:wasDerivedFrom the resources it came f
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 import json
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from functools import cache
 from urllib.parse import quote
 
@@ -89,9 +92,37 @@ def _run(store: ox.Store, name: str, params: dict | None = None):
     return store.query(bind(queries.get(f"fhir/{name}").text, params))
 
 
+_MAPPED_RECORDS: OrderedDict[str, tuple[tuple, tuple]] = OrderedDict()
+_MAPPED_LOCK = threading.Lock()
+MAPPED_RECORDS_KEPT = 256
+_LABEL = "\x00record\x00"  # stands for the record's name in kept warnings
+
+
 def map_patient(resources: list[Resource], targets: dict[str, str], base: str, now: dt.date,
                 label: str) -> tuple[list, list[Issue]]:
-    """The patient graph of one patient's resources as of ``now``, and what the reader has to say about it."""
+    """The patient graph of one patient's resources as of ``now``, and what the reader has to say about it.
+
+    The mapping is a function of its inputs alone, so the answers for the last few records are kept by
+    their content: an EHR sends the same chart for order-select and again for order-sign."""
+    key = hashlib.sha256(json.dumps([[(r.iri, r.full_url, r.data) for r in resources], sorted(targets.items()),
+                                     base, now.isoformat()], sort_keys=True, default=str).encode()).hexdigest()
+    with _MAPPED_LOCK:
+        kept = _MAPPED_RECORDS.get(key)
+        if kept is not None:
+            _MAPPED_RECORDS.move_to_end(key)
+    if kept is None:
+        quads, warnings = _map_patient(resources, targets, base, now, _LABEL)
+        kept = (tuple(quads), tuple(warnings))
+        with _MAPPED_LOCK:
+            _MAPPED_RECORDS[key] = kept
+            while len(_MAPPED_RECORDS) > MAPPED_RECORDS_KEPT:
+                _MAPPED_RECORDS.popitem(last=False)
+    # the record's name is not part of the mapping: it is written into the warnings of each call
+    return list(kept[0]), [dataclasses.replace(w, message=w.message.replace(_LABEL, label)) for w in kept[1]]
+
+
+def _map_patient(resources: list[Resource], targets: dict[str, str], base: str, now: dt.date,
+                 label: str) -> tuple[list, list[Issue]]:
     warnings: list[Issue] = []
     view = _view(resources, targets)
     store = ox.Store()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from kg.errors import InputError
@@ -46,17 +46,28 @@ def _check_r4(resource: Resource, source: str) -> None:
                          f"another FHIR version{_profile_hint(resource.data)} and is refused, not guessed at", source)
     if kind not in MAPPED:
         return
+    problem = _r4_problem(json.dumps(resource.data, sort_keys=True, separators=(",", ":")))
+    if problem:
+        raise InputError(f"{resource.where} ({kind}/{resource.data.get('id', '?')}): {problem}; not a valid FHIR R4 "
+                         f"{kind}{_profile_hint(resource.data)}", source)
+
+
+@lru_cache(maxsize=8192)
+def _r4_problem(text: str) -> str | None:
+    """The first problem the R4 model finds in a resource, or None. Kept by content: an EHR sends the same
+    resources again and again (order-select, then order-sign; each prefetch of one chart), and checking a
+    resource against its pydantic model costs far more than writing it as JSON."""
     from fhir.resources.R4B import get_fhir_model_class
     from pydantic import ValidationError
 
+    data = json.loads(text)
     try:
-        get_fhir_model_class(kind).model_validate(resource.data)
+        get_fhir_model_class(data["resourceType"]).model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first["loc"])
-        raise InputError(f"{resource.where} ({kind}/{resource.data.get('id', '?')}): {field}: {first['msg']} "
-                         f"({exc.error_count()} problem{'s' if exc.error_count() != 1 else ''} in all); not a valid FHIR R4 "
-                         f"{kind}{_profile_hint(resource.data)}", source) from None
+        return f"{field}: {first['msg']} ({exc.error_count()} problem{'s' if exc.error_count() != 1 else ''} in all)"
+    return None
 
 
 @cache
