@@ -247,7 +247,7 @@ def test_fuzz_alone_and_batched_agree_and_never_crash(recommender):
     rng = random.Random(2026)
     texts = [p.read_text(encoding="utf-8") for p in EXAMPLES]
     graphs, alone = [], []
-    for n in range(2000):
+    for n in range(3000):
         text = _mutate(rng, rng.choice(texts))
         if rng.random() < 0.5:
             text = _mutate(rng, text)
@@ -258,7 +258,7 @@ def test_fuzz_alone_and_batched_agree_and_never_crash(recommender):
             continue
         graphs.append(data)
         alone.append(recommender.recommend(data).as_dict())
-    assert len(graphs) > 1000
+    assert len(graphs) > 2000
     assert {a["valid"] for a in alone} == {True, False}
     batched = [r.as_dict() for r in recommender.recommend_many(graphs)]
     differing = [a["source"] for a, b in zip(alone, batched) if a != b]
