@@ -52,3 +52,14 @@ def test_a_record_read_again_is_mapped_the_same_and_named_per_call():
     assert [w.message.replace("first-call", "second-call") for w in first.warnings] == [w.message for w in again.warnings]
     later = patients_from_resources(resources, "later", now=dt.date(1973, 1, 5), order="LOINC:80852-7")[0]
     assert sorted(map(str, later.quads)) != sorted(map(str, first.quads))  # another date, another graph
+
+
+def test_receptor_status_from_the_mcode_tumour_markers():
+    # Jenny M's tumour-marker observations: ER positive (LA6576-8), PR negative (LA6577-6), HER2 negative.
+    jenny = FIXTURES / "mcode-stu4" / "Bundle-mcode-patient-bundle-jenny-m.json"
+    [record] = read_patients(jenny, None, now=dt.date(2018, 6, 1), order="LOINC:80852-7")
+    status = {q.predicate.value.rsplit("/", 1)[-1]: q.object.value.rsplit("/", 1)[-1]
+              for q in record.quads if q.predicate.value.endswith(("ReceptorStatus", "her2Status"))}
+    assert status == {"estrogenReceptorStatus": "ReceptorPositive", "progesteroneReceptorStatus": "ReceptorNegative",
+                      "her2Status": "ReceptorNegative"}
+    assert not any("progesterone" in w.message for w in record.warnings)

@@ -23,7 +23,7 @@ from kg import queries
 from kg.input.fhir.records import MAPPED, Resource
 from kg.issues import Issue
 from kg.resources import kb_dir, ontology_dir
-from kg.store.terms import bind
+from kg.store.terms import IRI, bind
 from kg.terms import ACR
 
 FHIR = "http://hl7.org/fhir/"
@@ -90,6 +90,11 @@ def _day(term) -> dt.date:
 
 def _run(store: ox.Store, name: str, params: dict | None = None):
     return store.query(bind(queries.get(f"fhir/{name}").text, params))
+
+
+def _run_internal(store: ox.Store, name: str, params: dict | None = None):
+    """A query the reader asks for its own notes (queries/internal/fhir/), not a mapping rule."""
+    return store.query(bind(queries.internal(f"fhir/{name}").text, params))
 
 
 _MAPPED_RECORDS: OrderedDict[str, tuple[tuple, tuple]] = OrderedDict()
@@ -167,7 +172,7 @@ def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) ->
     for q in quads:
         by_subject[q.subject.value].setdefault(q.predicate.value, []).append(q.object)
     patient = by_subject.get(base + "patient", {})
-    cancer = next(iter(store.query(f"SELECT ?c WHERE {{ <{FX}record> <{FX}breastCancer> ?c }}")), None)
+    cancer = next(iter(_run_internal(store, "breast-cancer")), None)
     if cancer is None:
         notes.append(Issue("warning", f"{label}: no Condition in the breast-cancer value set with a usable date: the record "
                            "is read without a breast cancer, so no variant of the criteria can apply", base + "patient"))
@@ -189,14 +194,11 @@ def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) ->
         notes.append(Issue("warning", "no draft or active ServiceRequest in the record and no --order: the patient has no "
                            "current order, so no clinical question", base + "patient", ACR + "hasCurrentOrder"))
     elif ACR + "orderedProcedure" not in order:
-        codes = [f"{SCHEMES.get(r['system'].value, r['system'].value)} {r['code'].value}" for r in store.query(
-            "PREFIX fhir: <http://hl7.org/fhir/> SELECT ?system ?code WHERE { "
-            f"<{order['http://www.w3.org/ns/prov#wasDerivedFrom'][0].value}> fhir:code/fhir:coding ?c . ?c fhir:system ?system ; fhir:code ?code }}")]
+        request = IRI(order[PROV_DERIVED][0].value)
+        codes = [f"{SCHEMES.get(r['system'].value, r['system'].value)} {r['code'].value}"
+                 for r in _run_internal(store, "order-codes", {"request": request})]
         notes.append(Issue("warning", f"the order's code ({', '.join(codes) or 'none'}) is not one of our imaging procedures: "
                            "the ordered procedure and the clinical question are unknown", base + "order", ACR + "orderedProcedure"))
-    if bool(store.query(f"ASK {{ ?r <{FX}codeIn> <https://w3id.org/acr-kg/kb/fhir-vs-pr-observation> }}")):
-        notes.append(Issue("warning", "a progesterone receptor result is recorded; the patient vocabulary has no term for it, "
-                           "so it is left out", base + "breast-cancer"))
     derived = {o.value for q in quads if q.predicate.value == PROV_DERIVED for o in (q.object,)}
     left_out = sorted(t.subject.value for t in store.quads_for_pattern(None, ox.NamedNode(FX + "codeIn"), None)
                       if t.object.value.startswith(KB + "fhir-vs-") and t.object.value.removeprefix(KB + "fhir-vs-") in IMAGING_BY_MODALITY
