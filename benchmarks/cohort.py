@@ -7,7 +7,8 @@ would write: rdflib + pySHACL + rdflib's SPARQL engine, the same shapes and quer
 time (Engine(backend="rdflib", validation="pyshacl")), on a sample. Targets (2 cores): 100,000 Turtle
 patients in <= 40 s (>= 2,500/s), peak memory <= 2 GB, >= 1,000x the naive path.
 
-    python benchmarks/cohort.py [--sizes 1000 10000 100000] [--workers 2] [--naive 10] [--profile]
+    python benchmarks/cohort.py [--sizes 1000 10000 100000] [--workers 2] [--naive 10] [--fhir-patients 10000]
+                                [--profile]
 """
 from __future__ import annotations
 
@@ -79,6 +80,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--naive", type=int, default=10, help="sample size for the naive path")
     parser.add_argument("--profile", action="store_true", help="print where the time of one chunk goes")
+    parser.add_argument("--spark", type=int, default=0, metavar="N",
+                        help="also run N patients (as JSON Lines) on Spark in local mode with --workers cores")
+    parser.add_argument("--fhir-patients", type=int, default=10_000,
+                        help="patients of the replicated Bulk FHIR export (0: skip)")
     args = parser.parse_args()
     figures: dict = {"workers": args.workers, "runs": []}
     with tempfile.TemporaryDirectory(prefix="acr-kg-cohort-") as temporary:
@@ -106,13 +111,14 @@ def main() -> None:
         figures |= {"naive_patients_per_s": rate, "ratio_to_naive": best / rate}
         print(f"naive path (rdflib + pySHACL + rdflib SPARQL, one at a time, {args.naive} patients): "
               f"{rate:.2f} patients/s; cohort / naive: {best / rate:,.0f}x")
+        if args.spark:
+            print("Spark local mode:", spark_run(paths[:args.spark], base / "spark", args.workers), flush=True)
         fhir = ROOT.parent / "shared" / "fixtures" / "bulk-fhir-10-patients"
-        try:
-            import kg.input.fhir  # noqa: F401
-        except ImportError:
-            print("Bulk FHIR fixture: skipped, the FHIR reader (kg.input.fhir) is not in this tree")
+        if not fhir.is_dir() or not args.fhir_patients:
+            print(f"Bulk FHIR fixture: skipped ({fhir} absent or --fhir-patients 0)")
         else:
-            print("Bulk FHIR fixture:", fhir_run(fhir, base / "fhir", args.workers))
+            print("Bulk FHIR fixture replicated with fresh ids:",
+                  fhir_run(fhir, base / "fhir", args.workers, args.fhir_patients), flush=True)
         if args.profile:
             profile(base / f"n{min(args.sizes)}")
     out = ROOT / "benchmarks" / "out"
@@ -120,25 +126,51 @@ def main() -> None:
     (out / "cohort.json").write_text(json.dumps(figures, indent=2) + "\n")
 
 
-def fhir_run(fixture: Path, folder: Path, workers: int, copies: int = 1_000) -> str:
-    """The fixture's patients replicated with fresh ids (every id and reference renamed per copy)."""
+def spark_run(paths: list[Path], folder: Path, workers: int) -> str:
+    """The same patients as one JSON Lines file, on Spark (session start-up not counted)."""
+    from kg.cohort.spark import run_spark, session
+
+    folder.mkdir()
+    lines = folder / "patients.jsonl"
+    with lines.open("w") as out:
+        for path in paths:
+            out.write(json.dumps({"id": path.stem, "turtle": path.read_text()}) + "\n")
+    spark = session(workers=workers)
+    start = time.perf_counter()
+    summary = run_spark([str(lines)], out=folder / "out", spark=spark)
+    wall = time.perf_counter() - start
+    spark.stop()
+    return f"{summary['inputs']} patients in {wall:.1f} s, {summary['inputs'] / wall:.0f} patients/s"
+
+
+def fhir_run(fixture: Path, folder: Path, workers: int, patients: int = 10_000) -> str:
+    """The fixture's patients replicated with fresh ids (every id and reference renamed per copy) until
+    there are ``patients``; each copy's resources stay with their own patient."""
     folder.mkdir()
     texts = {path.name: path.read_text() for path in fixture.glob("*.ndjson") if path.name != "log.ndjson"}
-    ids = set()
-    for line in texts.get("Patient.000.ndjson", "").splitlines():
-        if line.strip():
-            ids.add(json.loads(line)["id"])
+    ids = sorted({json.loads(line)["id"] for line in texts.get("Patient.000.ndjson", "").splitlines() if line.strip()})
+    if not ids:
+        return "skipped, no Patient resources"
+    wanted = [(copy, patient) for copy in range(-(-patients // len(ids))) for patient in ids][:patients]
+    copies: dict[int, set[str]] = {}
+    for copy, patient in wanted:
+        copies.setdefault(copy, set()).add(patient)
     for name, text in texts.items():
+        lines = [line for line in text.splitlines() if line.strip()]
         with (folder / name).open("w") as out:
-            for copy in range(copies):
-                renamed = text
-                for patient in ids:
-                    renamed = renamed.replace(patient, f"{patient}-{copy}")
-                out.write(renamed if renamed.endswith("\n") else renamed + "\n")
+            for copy, kept in copies.items():
+                for line in lines:
+                    owners = [patient for patient in ids if patient in line]
+                    if owners and not set(owners) <= kept:
+                        continue
+                    for patient in owners:
+                        line = line.replace(patient, f"{patient}-{copy}")
+                    out.write(line + "\n")
     start = time.perf_counter()
     summary = run_cohort([str(folder)], out=folder.parent / "fhir-out", workers=workers, progress=False)
     wall = time.perf_counter() - start
-    return f"{summary['inputs']} patients in {wall:.1f} s, {summary['inputs'] / wall:.0f} patients/s"
+    return (f"{summary['inputs']} patients ({summary['valid']} valid, {summary['invalid']} invalid, "
+            f"{summary['errors']} errors) in {wall:.1f} s, {summary['inputs'] / wall:.0f} patients/s")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,32 @@ def test_shared_explanations_equal_one_by_one(recommender):
         assert sorted(answer.derived) == sorted(alone.derived)
 
 
+@pytest.mark.slow
+def test_shared_explanations_equal_one_by_one_randomized(recommender):
+    """Many random cases (in and out of scope, invalid), evaluation dates and threshold sets, evaluated
+    together through the memory of signatures in several calls; each answer equals the one-by-one answer."""
+    import datetime as dt
+
+    rng = random.Random(20261)
+    cases = []
+    for i in range(700):
+        now = dt.date(2025, 1, 1) + dt.timedelta(days=rng.randrange(700))
+        case = cohort_case(rng, start=now, days=30) if i % 2 else random_case(rng, now=now, invalid_rate=0.15)
+        if rng.random() < 0.3:
+            case.ordered_procedure = rng.choice(("proc-us-axilla", "proc-mri-breast-wo-w", "proc-unknown-thing"))
+        cases.append(case)
+    requests = [Request(parse_patient(case_turtle(c, f"https://example.org/r/{i}").encode(), f"r{i}.ttl"),
+                        now=rng.choice((None, None, c.now)), thresholds=rng.choice(("seed", "acr")))
+                for i, c in enumerate(cases)]
+    shared = SharedExplanations(recommender)
+    together = [answer for start in range(0, len(requests), 250) for answer in shared.evaluate(requests[start:start + 250])]
+    assert shared.reused > 100
+    for request, answer in zip(requests, together):
+        alone = recommender.evaluate([request])[0]
+        assert answer.as_dict() == alone.as_dict(), request.data.source
+        assert sorted(answer.derived) == sorted(alone.derived)
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     rng = random.Random(5)
@@ -58,3 +84,18 @@ def test_resume_skips_written_chunks(folder, tmp_path):
     run_cohort([str(folder)], out=tmp_path, chunk_size=64, progress=False, resume=True)
     assert (tmp_path / "chunks" / "part-00000.parquet").stat().st_mtime_ns == stamp
     assert (tmp_path / "answers.jsonl").read_bytes() == first
+
+
+def test_bulk_fhir_export_every_patient_once(cli, tmp_path):
+    from locations import FIXTURES
+
+    export = FIXTURES / "bulk-fhir-10-patients"
+    if not export.is_dir():
+        pytest.skip(f"fixture absent: {export}")
+    ids = [json.loads(line)["id"] for line in (export / "Patient.000.ndjson").read_text().splitlines() if line.strip()]
+    result = cli("cohort", export, "--out", tmp_path, "--workers", "1")
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(tmp_path / "results.parquet").to_pylist()
+    errors = (tmp_path / "errors.jsonl").read_text().splitlines()
+    assert sorted(r["id"] for r in rows) == sorted(ids) and not errors
+    assert sorted(r["source"] for r in rows) == sorted(f"Patient/{i}" for i in ids)

@@ -15,21 +15,24 @@ from kg.cli.options import now_option, thresholds_option
               help="Worker processes, each with an engine of its own.")
 @click.option("--format", "formats", type=click.Choice(["parquet", "turtle"]), multiple=True,
               help="turtle adds results.ttl (the derived facts) for population queries (queries/cohort/).")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="local: worker processes on this machine; spark: Apache Spark (local mode with --workers cores, "
+                   "or the cluster of spark-submit; needs the spark extra). Spark writes folders of part files.")
 @click.option("--resume", is_flag=True, help="Skip the chunks a previous run over the same inputs wrote.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None, help="Inputs per chunk (default 2,000).")
 @now_option
 @thresholds_option
-def command(sources, out, workers, formats, resume, chunk_size, now, thresholds):
+def command(sources, out, workers, formats, engine, resume, chunk_size, now, thresholds):
     """Evaluate every patient of each SOURCE: a Bulk Data NDJSON folder or file, a folder of patient files
-    (Turtle, JSON-LD, FHIR JSON), or - for JSON Lines on stdin (one object a line: {"id", "turtle"} or
-    {"id", "jsonld"}, or a FHIR resource or Bundle).
+    (Turtle, JSON-LD, FHIR JSON), a .jsonl file or - for JSON Lines on stdin (one object a line:
+    {"id", "turtle"} or {"id", "jsonld"}, or a FHIR resource or Bundle).
 
     Writes OUT/results.parquet (one row per patient), answers.jsonl, errors.jsonl (inputs that could not
     be read, with the reason) and summary.json, and prints the summary.
     """
     from kg.cohort import CHUNK_SIZE, run_cohort
 
-    summary = run_cohort(list(sources), out=out, workers=workers, now=now, thresholds=thresholds,
+    summary = run_cohort(list(sources), out=out, workers=workers, engine=engine, now=now, thresholds=thresholds,
                          formats=("parquet", *formats), resume=resume, chunk_size=chunk_size or CHUNK_SIZE)
     click.echo(summary_text(summary), nl=False)
 

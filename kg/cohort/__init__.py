@@ -5,6 +5,7 @@ evaluated by a worker process with an engine of its own and
 written atomically under OUT/chunks/; the chunks are then joined into OUT/results.parquet,
 answers.jsonl, errors.jsonl (and results.ttl with the "turtle" format) and OUT/summary.json.
 Every input ends up exactly once in results or errors. ``resume`` skips the chunks already written.
+With ``engine="spark"`` the same per-patient function runs on Apache Spark instead (kg.cohort.spark).
 
 Invalid patient data (shape violations) are results with valid = false and their violations in
 answers.jsonl; errors.jsonl holds the inputs that could not be read as a patient at all.
@@ -26,8 +27,9 @@ from kg.validate import check_thresholds
 
 CHUNK_SIZE = 2_000  # inputs per chunk: the unit of work, of atomic output and of --resume
 FORMATS = ("parquet", "turtle")
+ENGINES = ("local", "spark")  # worker processes on this machine, or Apache Spark (kg.cohort.spark)
 
-__all__ = ["CHUNK_SIZE", "FORMATS", "run_cohort"]
+__all__ = ["CHUNK_SIZE", "ENGINES", "FORMATS", "run_cohort"]
 
 
 def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine: str = "local",
@@ -38,12 +40,20 @@ def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine:
     unknown = set(formats) - set(FORMATS)
     if unknown:
         raise UsageError(f"unknown cohort format {', '.join(sorted(unknown))}; use {' or '.join(FORMATS)}")
-    if engine != "local":
-        raise UsageError(f"unknown cohort engine {engine!r}: only local worker processes are available")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown cohort engine {engine!r}: use {' or '.join(ENGINES)}")
+    if engine == "spark":
+        if resume:
+            raise UsageError("--resume is for the local engine; a Spark run rewrites its outputs")
+        from kg.cohort.spark import run_spark
+
+        return run_spark(sources, out=out, workers=workers, now=now, thresholds=thresholds, formats=formats)
     out = Path(out)
     chunks = out / "chunks"
     start = time.perf_counter()
     inputs = list(list_items(sources))
+    # every worker gets a chunk, however small the population (the size is in the manifest, for --resume)
+    chunk_size = max(1, min(chunk_size, -(-len(inputs) // max(workers, 1))))
     manifest = {"sources": [s if s == "-" else str(Path(s).resolve()) for s in sources], "inputs": len(inputs),
                 "chunk_size": chunk_size, "now": now.isoformat() if now else None, "thresholds": thresholds,
                 "formats": sorted(formats)}

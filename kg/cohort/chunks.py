@@ -38,20 +38,25 @@ def row(item_id: str | None, answer: dict) -> dict:
     order = answer.get("order") or {}
     ratings = order.get("ratings") or []
     return {
-        "id": item_id or answer.get("patient"),
-        "source": answer["source"],
-        "patient": answer.get("patient"),
+        "id": _text(item_id or answer.get("patient")),
+        "source": _text(answer["source"]),
+        "patient": _text(answer.get("patient")),
         "valid": answer["valid"],
         "evaluation_date": answer["evaluation_date"],
         "variants": [f"{a['topic_id']}-{a['variant_number']}" for a in answer.get("applicable", [])],
-        "ordered_procedure": order.get("procedure"),
-        "order_status": order.get("status") if answer["valid"] else None,
+        "ordered_procedure": _text(order.get("procedure")),
+        "order_status": _text(order.get("status")) if answer["valid"] else None,
         "order_rating": "; ".join(sorted({r.get("category_label") or "" for r in ratings})) or None,
         "order_usually_appropriate": all(r.get("usually_appropriate") for r in ratings) if ratings else None,
         "missing": sorted({m for w in answer.get("would_apply_if", []) for m in w.get("missing", [])}),
         "violations": len(answer.get("violations", [])),
         "warnings": len(answer.get("warnings", [])),
     }
+
+
+def _text(value) -> str | None:
+    """Plain text (query results are str subclasses, which Spark cannot take)."""
+    return None if value is None else str.__str__(value)
 
 
 def evaluate_items(items: list[Item], *, now: dt.date | None = None, thresholds: str = "seed",
@@ -104,6 +109,16 @@ def add(total: dict, part: dict) -> dict:
     return total
 
 
+def answer_line(answer: dict) -> str:
+    """One line of answers.jsonl."""
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_line(error: dict) -> str:
+    """One line of errors.jsonl."""
+    return json.dumps(error, ensure_ascii=False)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_bytes(data)
@@ -119,10 +134,8 @@ def run_chunk(task: tuple) -> dict:
                                                     with_triples="turtle" in formats)
     stem = folder / f"part-{index:05d}"
     write_parquet(stem.with_suffix(".parquet"), rows)
-    write_atomically(stem.with_suffix(".answers.jsonl"), b"".join(
-        json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode() + b"\n" for answer in answers))
-    write_atomically(stem.with_suffix(".errors.jsonl"), b"".join(
-        json.dumps(error, ensure_ascii=False).encode() + b"\n" for error in errors))
+    write_atomically(stem.with_suffix(".answers.jsonl"), b"".join(answer_line(a).encode() + b"\n" for a in answers))
+    write_atomically(stem.with_suffix(".errors.jsonl"), b"".join(error_line(e).encode() + b"\n" for e in errors))
     if "turtle" in formats:
         from kg.output import triples_turtle
 

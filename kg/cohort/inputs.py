@@ -1,10 +1,10 @@
 """The inputs of a cohort run, listed in a fixed order so that a rerun cuts the same chunks.
 
-An *item* is one input: a patient file (Turtle, JSON-LD, FHIR JSON), one line of JSON Lines on stdin,
-or the resources of one patient of a Bulk Data NDJSON export. Items are read in the worker that
+An *item* is one input: a patient file (Turtle, JSON-LD, FHIR JSON), one line of JSON Lines (stdin or a
+.jsonl file), or the resources of one patient of a Bulk Data NDJSON export. Items are read in the worker that
 evaluates them; one that cannot be read becomes an error record, never a lost input.
 
-JSON Lines on stdin: one object a line, either ``{"id": ..., "turtle": "..."}`` /
+JSON Lines: one object a line, either ``{"id": ..., "turtle": "..."}`` /
 ``{"id": ..., "jsonld": {...}}`` (a patient graph), or a FHIR resource or Bundle (``resourceType``).
 """
 from __future__ import annotations
@@ -35,43 +35,79 @@ def items(sources: list[str]) -> Iterator[Item]:
     """Every input of the sources, in order (folders sorted by name)."""
     for source in sources:
         if source == "-":
-            for number, line in enumerate(sys.stdin.buffer, start=1):
-                if line.strip():
-                    yield Item(f"<stdin>:{number}", "line", line)
+            yield from _lines("<stdin>", sys.stdin.buffer)
             continue
         path = Path(source)
         if path.is_dir():
             ndjson = sorted(path.glob("*.ndjson"))
             if ndjson:
                 yield from _bulk(ndjson)
-            for file in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PATIENT_SUFFIXES):
+            for file in patient_files(path):
                 yield Item(str(file), "file", str(file))
         elif path.suffix.lower() == ".ndjson":
             yield from _bulk([path])
+        elif path.suffix.lower() == ".jsonl":
+            try:
+                with path.open("rb") as stream:
+                    yield from _lines(str(path), stream)
+            except OSError as exc:
+                raise InputError(f"cannot read file: {exc.strerror or exc}", str(path)) from None
         else:
             yield Item(str(path), "file", str(path))
+
+
+def patient_files(folder: Path) -> list[Path]:
+    """The patient files of a folder and its subfolders, sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PATIENT_SUFFIXES)
 
 
 def _bulk(files: list[Path]) -> Iterator[Item]:
     """A Bulk Data export: the resources grouped by the patient they belong to (``Patient/<id>``)."""
     by_patient: dict[str, list] = {}
-    for file in files:
-        if file.name == "log.ndjson":
-            continue
+    for file in bulk_files(files):
         with file.open("rb") as stream:
             for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                where = f"{file}:{number}"
-                try:
-                    resource = json.loads(line)
-                    patient = _patient_of(resource)
-                except (ValueError, KeyError, TypeError) as exc:
-                    yield Item(where, "unreadable", f"not a FHIR resource: {exc}")
-                    continue
-                by_patient.setdefault(patient, []).append(resource)
+                found = bulk_line(str(file), number, line)
+                if isinstance(found, Item):
+                    yield found
+                elif found is not None:
+                    by_patient.setdefault(found[0], []).append(found[1])
     for patient, resources in by_patient.items():
-        yield Item(f"Patient/{patient}", "fhir-patient", resources, patient)
+        yield bulk_item(patient, resources)
+
+
+def bulk_files(files: list[Path]) -> list[Path]:
+    """The resource files of an export (its log.ndjson is no resource file)."""
+    return [file for file in files if file.name != "log.ndjson"]
+
+
+def bulk_line(file: str, number: int, line: bytes) -> tuple[str, dict] | Item | None:
+    """(patient id, resource) of one NDJSON line; an unreadable item if it is not a FHIR resource naming
+    its patient; None for a blank line."""
+    if not line.strip():
+        return None
+    try:
+        resource = json.loads(line)
+        return _patient_of(resource), resource
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return Item(f"{file}:{number}", "unreadable", f"not a FHIR resource: {exc}")
+
+
+def bulk_item(patient: str, resources: list[dict]) -> Item:
+    """The item of one patient's resources, in the order of the export."""
+    return Item(f"Patient/{patient}", "fhir-patient", resources, patient)
+
+
+def line_item(source: str, number: int, line: bytes) -> Item | None:
+    """One line of JSON Lines (stdin or a .jsonl file) as an item; None for a blank line."""
+    return Item(f"{source}:{number}", "line", line) if line.strip() else None
+
+
+def _lines(source: str, stream) -> Iterator[Item]:
+    for number, line in enumerate(stream, start=1):
+        item = line_item(source, number, line)
+        if item is not None:
+            yield item
 
 
 def _patient_of(resource: dict) -> str:

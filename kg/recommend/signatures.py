@@ -13,10 +13,16 @@ part's queries, or a criterion aspect where a query has a variable predicate (su
 bound through ``acr:criterionAspect``; otherwise the view keeps every triple). The patient's own nodes
 are numbered in IRI order, so a renamed answer keeps the order of the queries' ORDER BY. A patient whose
 view holds a blank node, a fact about a shared term (one of our IRIs or a code), or several patients is
-never shared: it is explained on its own.
+never shared: it is explained on its own. Strings in a query are not reads (a message may name a term),
+and a predicate whose value is bound to a variable used nowhere else counts only by its presence.
+
+A query that reads raw values only to say why something is unknown (unknown-aspects, ROW_KEYS) is run
+for the whole batch instead, and its rows, own nodes numbered, are part of the signature in place of
+what it reads: the N category then splits no case whose nodal status is known.
 
 Node readings (one row per node finding) form a part of their own, so that a patient's measurements do
-not make its whole case unique. Answers are identical to ``Engine.evaluate`` (tests/test_cohort.py).
+not make its whole case unique; that part is queried for every patient in the batch's store (DIRECT), as
+nearly every patient's readings differ. Answers are identical to ``Engine.evaluate`` (tests/test_cohort.py).
 """
 from __future__ import annotations
 
@@ -35,12 +41,22 @@ from kg.input.coding import code_namespaces
 from kg.recommend.engine import Engine, Request, _rows_by_patient
 from kg.recommend.explain import EXPLANATION, explain
 from kg.recommend.results import Recommendation
-from kg.store import IRI, to_oxigraph
+from kg.store import IRI, BNode, to_oxigraph
 from kg.terms import ACR, OWN_NAMESPACE, PREFIXES, RDF_TYPE
 from kg.validate import check_thresholds, context_quads
 
 # Explanation keys read one row per node finding; every other key belongs to the case part.
 NODE_KEYS = frozenset({"nodes"})
+# Parts queried for every patient in the batch's own store instead of shared: node readings differ from
+# patient to patient (each cortex value), and their query is cheap once the batch is loaded.
+DIRECT = frozenset({"nodes"})
+# Keys of the case part whose rows are queried in the batch's store and put in the signature themselves,
+# instead of what their query reads: unknown-aspects reads raw values (the N category, say) only to say
+# why an aspect is unknown, and its rows are few and cheap to query.
+ROW_KEYS = frozenset({"unknowns"})
+# Patients validated and derived together: derive-case grows faster than linearly with the patients in
+# the store (0.14 ms a patient in batches of 50-100, 0.67 ms in batches of 500).
+BATCH_SIZE = 100
 # Fields of a Recommendation that are the patient's own, never copied from another patient.
 OWN_FIELDS = frozenset({"patient", "source", "validation", "evaluation", "knowledge_base", "notes", "derived"})
 REPRESENTATIVES_PER_STORE = 64  # some explanation queries grow faster than linearly with the patients loaded
@@ -66,6 +82,7 @@ def _mentioned(text: str) -> tuple[set[str], bool, bool, set[str]]:
     iris = set(_IRI.findall(text)) | {RDF_TYPE}  # `a` is rdf:type
     iris |= {prefixes[p or ""] + local for p, local in _CURIE.findall(text) if (p or "") in prefixes}
     code = re.sub(r"(?m)(^|\s)#.*$", "", text)  # comments
+    code = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', code)  # texts: a term named in a message is not read
     body = re.sub(r"(?is)\bSELECT\b.*?(?=\bWHERE\b|\{)", "", code)  # projections list variables side by side
     body = re.sub(r"(?i)\b(GROUP|ORDER)\s+BY\b[^{}]*", "", body)  # solution modifiers, to the end of their query
     variables = set(_VARIABLE_PREDICATE.findall(body))
@@ -92,6 +109,8 @@ def view_predicates(aspects: frozenset[str]) -> dict[str, tuple[frozenset[str] |
         predicates: set[str] | None = set()
         unread: dict[str, bool] = {}
         for key in keys:
+            if key in ROW_KEYS:
+                continue
             iris, variable, bound, existence = _mentioned(queries.get(EXPLANATION[key]).text)
             if variable and not bound:
                 predicates = None
@@ -114,7 +133,10 @@ class SharedExplanations:
         with engine.store() as store:
             kb = store.store  # the embedded store: the criterion aspects, by a triple pattern
             aspects = frozenset(q.object.value for q in kb.quads_for_pattern(None, ox.NamedNode(ACR + "criterionAspect"), None))
-        self.views = view_predicates(aspects)
+        self.views = {part: view for part, view in view_predicates(aspects).items() if part not in DIRECT}
+        # the predicates some view reads (None: every predicate)
+        self._read = None if any(p is None for p, _ in self.views.values()) else \
+            frozenset().union(*(p for p, _ in self.views.values()))
         self.shared = (OWN_NAMESPACE, *code_namespaces())
         self.memory: dict[str, OrderedDict] = {part: OrderedDict() for part in self.views}
         self._baseline: dict | None = None
@@ -126,10 +148,10 @@ class SharedExplanations:
             check_thresholds(request.thresholds)
         results: list[Recommendation | None] = [None] * len(requests)
         with self.engine.store() as store:
-            for indexes in batches([r.data.quads for r in requests]):
+            for indexes in batches([r.data.quads for r in requests], size=BATCH_SIZE):
                 batch = [requests[i] for i in indexes]
-                loaded, _ = self.engine._load(store, batch)
-                self._explain(store, batch, loaded)
+                loaded, predicates = self.engine._load(store, batch)
+                self._explain(store, batch, loaded, *self._direct(store, loaded, predicates))
                 for index, result in zip(indexes, loaded):
                     results[index] = result
         return results
@@ -137,14 +159,16 @@ class SharedExplanations:
     # --- signatures ------------------------------------------------------------------------------
 
     def _graph(self, index: int, request: Request, result: Recommendation) -> list[tuple]:
-        """The patient's triples as loaded: its data, its evaluation context and the derived facts."""
-        triples = [(q.subject, q.predicate, q.object) for q in request.data.quads]
-        triples += [(q.subject, q.predicate, q.object) for q in context_quads(index, request.data.quads, result.evaluation)]
-        triples += [tuple(map(to_oxigraph, t)) for t in result.derived]
+        """The patient's triples as loaded that some view reads: of its data, its evaluation context and
+        the derived facts."""
+        keep = self._read
+        quads = itertools.chain(request.data.quads, context_quads(index, request.data.quads, result.evaluation))
+        triples = [(q.subject, q.predicate, q.object) for q in quads if keep is None or q.predicate.value in keep]
+        triples += [tuple(map(to_oxigraph, t)) for t in result.derived if keep is None or t[1] in keep]
         return triples
 
     def _signature(self, triples: list[tuple], view: tuple[frozenset[str] | None, frozenset[str]],
-                   patient: str) -> tuple[tuple, list[str]] | None:
+                   patient: str, batch_rows: dict[str, dict], part: str) -> tuple[tuple, list[str]] | None:
         """(signature, own node IRIs by number), or None when the patient cannot share.
 
         Only the view triples connected to the patient count: every explanation row is joined with its
@@ -172,11 +196,37 @@ class SharedExplanations:
         number = {name: f"#{i}" for i, name in enumerate(names)}
         key = tuple(sorted((number[s.value], p.value, _object(o, number, p.value in unread))
                            for s, p, o in view if s.value in own))
-        return key, names
+        signed = []  # the ROW_KEYS rows as they come, own nodes numbered
+        for name in parts()[part]:
+            if name in ROW_KEYS:
+                for row in batch_rows[name].get(patient, []):
+                    values = []
+                    for column, value in row.items():
+                        if isinstance(value, BNode):
+                            return None
+                        if isinstance(value, IRI) and not value.startswith(self.shared):
+                            if value not in number:
+                                return None  # a node the view does not reach: it could not be renamed
+                            value = number[value]
+                        values.append((column, type(value).__name__, value))
+                    signed.append((name, tuple(values)))
+        return key + tuple(signed), names
 
     # --- explanation -----------------------------------------------------------------------------
 
-    def _explain(self, store, batch: Sequence[Request], loaded: list[Recommendation]) -> None:
+    def _direct(self, store, loaded: list[Recommendation], predicates: set[str]) -> tuple[dict, dict]:
+        """From the loaded batch: (index, part) -> the explanation fields of the DIRECT parts, and the rows
+        of the ROW_KEYS queries (key -> patient -> rows)."""
+        found = {}
+        for part in DIRECT:
+            rows = {key: _rows_by_patient(store, EXPLANATION[key], predicates) for key in parts()[part]}
+            for i, result in enumerate(loaded):
+                if result.valid:
+                    found[i, part] = self._explained(result, {key: rows[key].get(result.patient, []) for key in rows})
+        return found, {key: _rows_by_patient(store, EXPLANATION[key], predicates) for key in ROW_KEYS}
+
+    def _explain(self, store, batch: Sequence[Request], loaded: list[Recommendation],
+                 direct: dict[tuple[int, str], dict], batch_rows: dict[str, dict]) -> None:
         valid = [i for i, result in enumerate(loaded) if result.valid]
         if not valid:
             return
@@ -187,7 +237,7 @@ class SharedExplanations:
         for i in valid:
             alone = len(batch[i].data.patients) != 1
             for part, view in self.views.items():
-                found = None if alone else self._signature(graphs[i], view, loaded[i].patient)
+                found = None if alone else self._signature(graphs[i], view, loaded[i].patient, batch_rows, part)
                 signatures[i, part] = found
                 if found is not None and (part, found[0]) in known:
                     continue
@@ -199,7 +249,7 @@ class SharedExplanations:
                     known[part, found[0]] = i
                 wanted.setdefault(i, set()).add(part)
         self._unshareable: set[tuple[int, str]] = set()
-        fresh = self._run(store, batch, loaded, graphs, wanted)
+        fresh = self._run(store, batch, loaded, graphs, wanted, batch_rows)
         # A template whose texts name one of its own nodes cannot be renamed safely: explain the others too.
         again: dict[int, set[str]] = {}
         for (part, key), template in list(known.items()):
@@ -214,14 +264,20 @@ class SharedExplanations:
                 for i in valid:
                     if signatures[i, part] is not None and signatures[i, part][0] == key and (i, part) not in fresh:
                         again.setdefault(i, set()).add(part)
-        fresh |= self._run(store, batch, loaded, graphs, again, shareable=False)
+        fresh |= self._run(store, batch, loaded, graphs, again, batch_rows, shareable=False)
         for i in valid:
             pieces = []
-            for part in self.views:
+            for part in parts():
+                if part in DIRECT:
+                    pieces.append(direct[i, part])
+                    continue
                 found = signatures[i, part]
-                fields, names = fresh[i, part] if (i, part) in fresh else known[part, found[0]]
-                renames = {old: IRI(new) for old, new in zip(names, found[1])} if found and (i, part) not in fresh else {}
-                pieces.append(_renamed(fields, renames))
+                fields, names, named = fresh[i, part] if (i, part) in fresh else known[part, found[0]]
+                renames = {old: IRI(new) for old, new in zip(names, found[1]) if old != new} \
+                    if found and (i, part) not in fresh else {}
+                # values are shared between the patients of a signature; only those naming own nodes are copied
+                pieces.append({name: _renamed(value, renames) if renames and name in named else value
+                               for name, value in fields.items()})
             merged = self._merge(loaded[i], pieces)
             loaded[i].derived.extend(merged.pop("derived"))
             for name, value in merged.items():
@@ -231,7 +287,7 @@ class SharedExplanations:
             else:
                 self.reused += 1
 
-    def _run(self, store, batch, loaded, graphs, wanted: dict[int, set[str]], *,
+    def _run(self, store, batch, loaded, graphs, wanted: dict[int, set[str]], batch_rows: dict[str, dict], *,
              shareable: bool = True) -> dict[tuple[int, str], tuple]:
         """Explain these patients' parts, a few patients per store: (index, part) -> (fields, own node
         IRIs); those that cannot be shared are noted in ``_unshareable``."""
@@ -239,19 +295,21 @@ class SharedExplanations:
         members = sorted(wanted)
         for start in range(0, len(members), REPRESENTATIVES_PER_STORE):
             group = members[start:start + REPRESENTATIVES_PER_STORE]
-            store.set_patients(list(itertools.chain.from_iterable(
-                [*batch[i].data.quads, *context_quads(i, batch[i].data.quads, loaded[i].evaluation)] for i in group)))
+            quads = [[*batch[i].data.quads, *context_quads(i, batch[i].data.quads, loaded[i].evaluation)] for i in group]
+            store.set_patients(list(itertools.chain.from_iterable(quads)))
             store.add_patient_triples([t for i in group for t in loaded[i].derived])
-            predicates = {t[1].value for i in group for t in graphs[i]}
-            needed = {key for i in group for part in wanted[i] for key in parts()[part]}
-            rows = {key: _rows_by_patient(store, EXPLANATION[key], predicates) for key in needed}
+            predicates = {q.predicate.value for graph in quads for q in graph}
+            predicates |= {str(t[1]) for i in group for t in loaded[i].derived}
+            needed = {key for i in group for part in wanted[i] for key in parts()[part]} - ROW_KEYS
+            rows = {key: _rows_by_patient(store, EXPLANATION[key], predicates) for key in needed} | batch_rows
             for i in group:
                 for part in wanted[i]:
                     keys = parts()[part]
                     fields = self._explained(loaded[i], {key: rows[key].get(loaded[i].patient, []) for key in keys})
-                    found = self._signature(graphs[i], self.views[part], loaded[i].patient) if shareable else None
+                    found = self._signature(graphs[i], self.views[part], loaded[i].patient, batch_rows, part) \
+                        if shareable else None
                     names = found[1] if found else []
-                    fresh[i, part] = (fields, names)
+                    fresh[i, part] = (fields, names, _naming(fields, set(names)))
                     if found and _names_in_texts(fields, names):
                         self._unshareable.add((i, part))
         store.set_patients(None)
@@ -309,6 +367,18 @@ def _blank(result: Recommendation) -> Recommendation:
 
 def _fields(result: Recommendation) -> dict:
     return {f.name: getattr(result, f.name) for f in _explanation_fields()} | {"derived": result.derived}
+
+
+def _naming(fields: dict, names: set[str]) -> frozenset[str]:
+    """The fields holding one of these node IRIs as a value."""
+    return frozenset(name for name, value in fields.items() if _iris(value) & names)
+
+
+def _iris(value) -> set[str]:
+    if isinstance(value, IRI):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return set().union(*map(_iris, items))
 
 
 def _names_in_texts(value, names: list[str]) -> bool:
