@@ -63,3 +63,12 @@ def test_receptor_status_from_the_mcode_tumour_markers():
     assert status == {"estrogenReceptorStatus": "ReceptorPositive", "progesteroneReceptorStatus": "ReceptorNegative",
                       "her2Status": "ReceptorNegative"}
     assert not any("progesterone" in w.message for w in record.warnings)
+
+
+def test_a_record_without_a_service_request_has_no_order():
+    # Regression: with no ServiceRequest, the "latest order" aggregate gave an unbound row and every dated
+    # resource of the record became an order, each with its own date.
+    for record in read_patients(FIXTURES / "bulk-fhir-10-patients", None):
+        orders = [q for q in record.quads if q.predicate.value.endswith("hasCurrentOrder")]
+        assert orders == [], record.source
+        assert any("no draft or active ServiceRequest" in w.message for w in record.warnings)
