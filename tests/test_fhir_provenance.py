@@ -72,3 +72,40 @@ def test_a_record_without_a_service_request_has_no_order():
         orders = [q for q in record.quads if q.predicate.value.endswith("hasCurrentOrder")]
         assert orders == [], record.source
         assert any("no draft or active ServiceRequest" in w.message for w in record.warnings)
+
+
+def test_in_a_record_of_several_patients_an_unowned_fact_is_nobodys():
+    import copy
+    import json
+
+    from kg.input.fhir import patients_from_resources
+
+    resources = [entry["resource"] for entry in json.loads(TRIPLE_NEGATIVE.read_text())["entry"]]
+    other = {"resourceType": "Patient", "id": "someone-else", "birthDate": "1950-01-01", "gender": "female"}
+    staging = next(r for r in resources if r["resourceType"] == "Observation" and r.get("id")
+                   and any(c.get("code") == "21906-3" for c in r.get("code", {}).get("coding", [])))
+    orphan = copy.deepcopy(staging)
+    orphan["id"], _ = "orphan-staging", orphan.pop("subject", None)
+    patients = patients_from_resources([*resources, other, orphan], "two-patients", now=dt.date(1972, 1, 5),
+                                       order="LOINC:80852-7")
+    assert len(patients) == 2
+    for record in patients:
+        derived_from = {q.object.value for q in record.quads if q.predicate.value.endswith("wasDerivedFrom")}
+        assert "urn:fhir:Observation/orphan-staging" not in derived_from
+        assert any("name no patient" in w.message for w in record.warnings)
+
+
+def test_a_refuted_breast_cancer_is_no_diagnosis(recommender):
+    import json
+
+    from kg.input.fhir import patients_from_resources
+
+    resources = [entry["resource"] for entry in json.loads(TRIPLE_NEGATIVE.read_text())["entry"]]
+    for resource in resources:
+        if resource["resourceType"] == "Condition":
+            resource["verificationStatus"] = {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "refuted"}]}
+    [record] = patients_from_resources(resources, "refuted", now=dt.date(1972, 1, 5), order="LOINC:80852-7")
+    assert not any(q.predicate.value.endswith("hasBreastCancer") for q in record.quads)
+    answer = recommender.recommend(record)
+    assert not answer.applicable

@@ -93,9 +93,17 @@ def patients_from_resources_checked(resources: list[Resource], name: str, *, now
         (groups.setdefault(owner, []) if owner else shared).append(resource)
     if not groups:
         raise InputError("the record holds no patient: no Patient resource and no resource with a subject or patient", name)
+    # In a record of several patients, a clinical resource that names none of them belongs to none: it is
+    # left out, never given to all. Resources without a patient of their own (a Medication) stay shared.
+    orphans = [r for r in shared if r.type in PATIENT_FACTS] if len(groups) > 1 else []
+    shared = [r for r in shared if r not in orphans]
     answers = []
     for owner, own in groups.items():
         notes = []
+        if orphans:
+            notes.append(f"{len(orphans)} resource{'s' if len(orphans) != 1 else ''} of this record name no patient "
+                         f"({', '.join(sorted(r.iri.removeprefix('urn:fhir:') for r in orphans)[:5])}"
+                         f"{', ...' if len(orphans) > 5 else ''}): left out, as they may be any patient's")
         requests = [r for r in own if r.type == "ServiceRequest"]
         if order is not None:
             if requests:
@@ -113,6 +121,11 @@ def patients_from_resources_checked(resources: list[Resource], name: str, *, now
         warnings = [Issue("warning", note, base + "order") for note in notes] + warnings
         answers.append(PatientData(source, quads, warnings))
     return answers
+
+
+# Resource types that state facts about one patient: without a patient reference, they are nobody's.
+PATIENT_FACTS = frozenset({"Condition", "Observation", "Procedure", "DiagnosticReport", "ImagingStudy", "ServiceRequest",
+                           "MedicationAdministration", "MedicationStatement", "MedicationRequest"})
 
 
 def _owner(resource: Resource, targets: dict[str, str]) -> str | None:
