@@ -329,17 +329,17 @@ def test_fhir_server_refusing_the_token_is_no_answer(open_server, fhir_server):
 @needs_fhir_reader
 def test_a_record_without_criteria_gets_no_rating(open_server):
     """Without the therapy orders the record does not say the chemotherapy is over: the treatment phase
-    is unknown, so no variant applies, and the card says which fact is missing."""
+    is unknown, so no variant applies yet. The rating is undetermined, so none goes on the order (not even
+    no-criteria-apply, which would claim that none could), and the card says which fact is missing."""
     record = _seed_resources()
     record["medicationRequests"] = dict(record["medicationRequests"], entry=[])
     response = post(open_server, "/cds-services/order-sign", hook_request("us-axilla", hook="order-sign", prefetch=record))
     assert response.status_code == 200, response.text
     [card] = response.json()["cards"]
-    assert card["indicator"] == "info" and "suggestions" not in card
+    assert card["indicator"] == "warning" and "suggestions" not in card
+    assert card["summary"].startswith("Cannot rate US axilla yet")
     assert "treatment phase" in card["detail"] and "topic 235, variant 7" in card["detail"]
-    [action] = response.json()["systemActions"]
-    assert [c["code"] for c in rating_of(action["resource"])] == ["no-criteria-apply"]
-    assert extension(action["resource"], "pama-rating-auc-applied") is None
+    assert "systemActions" not in response.json()
 
 
 @needs_fhir_reader

@@ -88,6 +88,11 @@ def ordered_label(order: dict | None, service_request: dict) -> str:
 
 # --- the one entry point --------------------------------------------------------------------------
 
+def _rank(rating: dict) -> int | None:
+    """0 not appropriate, 1 may be, 2 usually appropriate; None for a category this service does not know."""
+    return _RANK.get(rating.get("category"), _RANK.get(rating.get("category_label")))
+
+
 def answer_order(service_request: dict, answer: dict, ctx: Context) -> OrderAnswer:
     """Card and rating for one draft ServiceRequest from the engine's JSON answer (``as_dict``)."""
     consult_id = f"urn:uuid:{uuid.uuid4()}"
@@ -98,7 +103,17 @@ def answer_order(service_request: dict, answer: dict, ctx: Context) -> OrderAnsw
         return _unrated(ctx, consult_id, service_request, order, "warning",
                         f"Cannot rate {label}: the patient record fails {len(answer.get('violations') or [])} check(s)",
                         _invalid_detail(answer, label))
+    if answer.get("would_apply_if") and status in ("rated", "no-criteria-apply"):
+        # facts the record leaves unknown could bring in a variant that rates the order otherwise: the
+        # rating is undetermined, so none goes on the order (the card says what is missing)
+        return _unrated(ctx, consult_id, service_request, order, "warning",
+                        f"Cannot rate {label} yet: the record leaves facts unknown that decide which criteria apply",
+                        _no_criteria_detail(answer, order, label))
     if status == "rated" and order.get("ratings"):
+        if any(_rank(r) is None for r in order["ratings"]):  # a category we cannot place: no rating
+            return _unrated(ctx, consult_id, service_request, order, "warning",
+                            f"Cannot rate {label}: an ACR category of its ratings is not one this service knows",
+                            _no_criteria_detail(answer, order, label))
         return _rated(ctx, consult_id, service_request, order, answer, label)
     if status == "no-criteria-apply":
         return _no_criteria(ctx, consult_id, service_request, order, answer, label)
@@ -110,10 +125,9 @@ def answer_order(service_request: dict, answer: dict, ctx: Context) -> OrderAnsw
 # --- the cases ------------------------------------------------------------------------------------
 
 def _rated(ctx: Context, consult_id: str, sr: dict, order: dict, answer: dict, label: str) -> OrderAnswer:
-    ratings = sorted(order["ratings"], key=lambda r: (_RANK.get(r.get("category"), _RANK.get(r.get("category_label"), 1)),
-                                                      r.get("median") or 0))
+    ratings = sorted(order["ratings"], key=lambda r: (_rank(r), r.get("median") or 0))
     deciding = ratings[0]
-    rank = _RANK.get(deciding.get("category"), _RANK.get(deciding.get("category_label"), 1))
+    rank = _rank(deciding)
     code = "not-appropriate" if rank == 0 else "appropriate"
     all_usual = all(r.get("usually_appropriate") for r in ratings)
     better = [] if all_usual else _better(ratings)
