@@ -97,6 +97,7 @@ def _all() -> dict[str, NamedQuery]:
     return {query.name: query for query in map(_read, sorted(queries_dir().rglob("*.rq")))}
 
 
+@lru_cache(maxsize=None)
 def catalogue() -> dict[str, NamedQuery]:
     """Every named query for users; subfolders give a prefix (queries/qc/x.rq is 'qc/x')."""
     return {name: query for name, query in _all().items() if not name.startswith(INTERNAL + "/")}

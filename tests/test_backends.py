@@ -17,7 +17,6 @@ from locations import EXAMPLES_DIR
 from kg.input.reader import read_patient
 from kg.recommend import Engine
 from kg.store import EmbeddedStore, knowledge_base_nquads
-from kg.store.reference import RdflibStore
 from kg.store.remote import RemoteEndpoint
 
 VALID_EXAMPLES = sorted(p.name for p in EXAMPLES_DIR.glob("*.ttl"))

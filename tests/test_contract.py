@@ -196,3 +196,10 @@ def test_a_missing_java_is_said_plainly(tmp_path):
                             text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 2
     assert "needs Java" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_an_unknown_threshold_set_before_it_starts(tmp_path):
+    result = subprocess.run([Path(sys.executable).parent / "acr-kg", "serve", "--insecure-no-auth", "--port", "0",
+                             "--thresholds", "bogus", "--database", str(tmp_path / "cds.sqlite3")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "unknown threshold set 'bogus'" in result.stderr

@@ -109,3 +109,9 @@ def test_a_refuted_breast_cancer_is_no_diagnosis(recommender):
     assert not any(q.predicate.value.endswith("hasBreastCancer") for q in record.quads)
     answer = recommender.recommend(record)
     assert not answer.applicable
+
+
+def test_query_takes_a_fhir_record_as_the_patient(cli):
+    result = cli("query", "derive-case", "--patient", TRIPLE_NEGATIVE, "--now", "1972-01-05")
+    assert result.exit_code == 0, result.stderr
+    assert "NodePositive" in result.stdout

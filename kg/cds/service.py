@@ -19,6 +19,7 @@ from kg.cds.models import Discovery, HookRequest, HookResponse, Service
 from kg.cds.settings import Settings
 from kg.errors import InputError
 from kg.recommend import Engine, Request
+from kg.validate import check_thresholds
 from kg.terminology import mappings
 
 # Draft order types of earlier FHIR versions: an imaging order in them is refused, not skipped.
@@ -75,7 +76,9 @@ class HookService:
 
     @classmethod
     def create(cls, settings: Settings) -> "HookService":
-        return cls(settings, Engine(backend=settings.backend), FeedbackStore(settings.database), procedure_codings())
+        engine = Engine(backend=settings.backend)
+        check_thresholds(settings.thresholds, engine.knowledge)  # a bad set is a usage error at start, not a 500 per call
+        return cls(settings, engine, FeedbackStore(settings.database), procedure_codings())
 
     def discovery(self) -> Discovery:
         return Discovery(services=list(SERVICES.values()))

@@ -9,7 +9,7 @@ from kg import queries
 from kg.cli.options import (backend_option, input_format_option, kb_dir_option, now_option, output_option,
                             thresholds_option)
 from kg.errors import UsageError
-from kg.input import read_patient
+from kg.input import read_patients
 from kg.output import ROWS_WRITERS, TRIPLES_WRITERS, validation_text
 from kg.output.files import output_stream
 from kg.recommend import Engine, Request
@@ -71,7 +71,10 @@ def command(name, params, patient, input_format, now, thresholds, backend, kb_di
         answer = _answer(open_backend(backend, kb_files), query, values, output_format)
     else:
         engine = Engine(backend=backend, kb_files=kb_files)
-        with engine.loaded(Request(read_patient(patient, input_format), now, thresholds)) as (loaded, store):
+        records = read_patients(patient, input_format, now=now)
+        if len(records) != 1:
+            raise UsageError(f"{patient} holds {len(records)} patients; --patient takes one")
+        with engine.loaded(Request(records[0], now, thresholds)) as (loaded, store):
             if not loaded.valid:
                 click.echo(validation_text(loaded), nl=False)
                 sys.exit(1)

@@ -21,7 +21,7 @@ from rdflib.namespace import RDF, SH
 from kg.terminology import mappings
 from kg.kb.build import parse_files
 from kg.errors import InputError
-from kg.resources import files_with_kb_dir, data_root, ontology_dir, ontology_files, queries_dir, shapes_dir
+from kg.resources import data_root, ontology_files, queries_dir, shapes_dir
 from kg.terms import ONTOLOGY_IRI
 from kg.kb.reasoning import Consistency, Reasoner
 from kg.store import EmbeddedStore

@@ -5,7 +5,7 @@ from kg.output.data import (recommendations_json, recommendations_jsonl, recomme
 from kg.output.rows import ROWS_WRITERS, triples_turtle
 from kg.output.text import recommendations_text, validation_text, validations_text
 
-__all__ = ["RECOMMENDATION_WRITERS", "ROWS_WRITERS", "STREAMING", "TRIPLES_WRITERS", "VALIDATION_WRITERS", "to_json",
+__all__ = ["RECOMMENDATION_WRITERS", "ROWS_WRITERS", "STREAMING", "TRIPLES_WRITERS", "VALIDATION_WRITERS", "to_json", "validation_text",
            "triples_turtle"]
 
 # `acr-kg validate`: the validation of each patient given (a FHIR record may hold several).

@@ -175,7 +175,7 @@ class Engine:
         for result in results:
             explain(result, {key: grouped.get(result.patient, []) for key, grouped in rows.items()},
                     self.labels, self.sources)
-            result.not_evaluated = self.not_evaluated
+            result.not_evaluated = [dict(variant) for variant in self.not_evaluated]  # each answer its own
 
 
 def _run(store: PatientStore, name: str, predicates: set[str]):

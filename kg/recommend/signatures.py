@@ -145,7 +145,7 @@ class SharedExplanations:
 
     def evaluate(self, requests: Sequence[Request]) -> list[Recommendation]:
         for request in requests:
-            check_thresholds(request.thresholds)
+            check_thresholds(request.thresholds, self.engine.knowledge)
         results: list[Recommendation | None] = [None] * len(requests)
         with self.engine.store() as store:
             for indexes in batches([r.data.quads for r in requests], size=BATCH_SIZE):
@@ -162,7 +162,7 @@ class SharedExplanations:
         """The patient's triples as loaded that some view reads: of its data, its evaluation context and
         the derived facts."""
         keep = self._read
-        quads = itertools.chain(request.data.quads, context_quads(index, request.data.quads, result.evaluation))
+        quads = itertools.chain(request.data.quads, context_quads(index, request.data.quads, result.evaluation, self.engine.knowledge))
         triples = [(q.subject, q.predicate, q.object) for q in quads if keep is None or q.predicate.value in keep]
         triples += [tuple(map(to_oxigraph, t)) for t in result.derived if keep is None or t[1] in keep]
         return triples
@@ -295,7 +295,7 @@ class SharedExplanations:
         members = sorted(wanted)
         for start in range(0, len(members), REPRESENTATIVES_PER_STORE):
             group = members[start:start + REPRESENTATIVES_PER_STORE]
-            quads = [[*batch[i].data.quads, *context_quads(i, batch[i].data.quads, loaded[i].evaluation)] for i in group]
+            quads = [[*batch[i].data.quads, *context_quads(i, batch[i].data.quads, loaded[i].evaluation, self.engine.knowledge)] for i in group]
             store.set_patients(list(itertools.chain.from_iterable(quads)))
             store.add_patient_triples([t for i in group for t in loaded[i].derived])
             predicates = {q.predicate.value for graph in quads for q in graph}

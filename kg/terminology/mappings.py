@@ -17,7 +17,7 @@ import yaml
 
 from kg.errors import InputError
 from kg import queries
-from kg.resources import mappings_file, ontology_dir, ontology_files
+from kg.resources import mappings_file, ontology_files
 from kg.terms import ACR, ACRKB
 
 MAPPINGS_FILE = mappings_file()

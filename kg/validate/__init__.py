@@ -18,8 +18,8 @@ from kg.input.coding import code_namespaces
 from kg.store import from_oxigraph
 from kg.terms import OWN_NAMESPACE
 from kg.validate.compiled import ShapeResult
-from kg.validate.context import (Evaluation, KnowledgeContext, check_thresholds, context_quads, project_knowledge,
-                                threshold_sets)
+from kg.validate.context import (Evaluation, KnowledgeContext, check_thresholds, context_node, context_quads,
+                                project_knowledge, threshold_sets)
 from kg.validate.report import ValidationResult, compiled_result
 from kg.validate.shapes import compiled_shapes, graph_violations, shapes_graph
 
@@ -65,6 +65,8 @@ def validate_many(graphs: Sequence, evaluations: Sequence[Evaluation], *, engine
     elif engine == "sparql":
         found = compiled_shapes().run(data_graph(graphs, evaluations, knowledge))
         owners = node_owners(graphs) if owners is None else owners
+        # each graph's evaluation context is its own, so a result about it goes to that graph alone
+        owners = owners | {context_node(index): [index] for index in range(len(graphs))}
         shares: list[list[ShapeResult]] = [[] for _ in graphs]
         for r in found:
             for index in _holders(r, owners, graphs):

@@ -63,10 +63,15 @@ def check_thresholds(key: str, knowledge: KnowledgeContext | None = None) -> Non
         raise UsageError(f"unknown threshold set {key!r}; the knowledge base has: {', '.join(sorted(known))}")
 
 
+def context_node(index: int) -> ox.NamedNode:
+    """The evaluation context of graph number ``index`` in a batch."""
+    return ox.NamedNode(f"urn:acr-kg:context:{index}")
+
+
 def context_quads(index: int, quads, evaluation: Evaluation, knowledge: KnowledgeContext | None = None) -> list[ox.Quad]:
     """The context triples of graph number ``index`` in a batch (for each patient it holds)."""
     check_thresholds(evaluation.thresholds, knowledge)
-    node = ox.NamedNode(f"urn:acr-kg:context:{index}")
+    node = context_node(index)
     facts = [ox.Quad(node, _TYPE, ox.NamedNode(ACR + "EvaluationContext")),
              ox.Quad(node, ox.NamedNode(ACR + "evaluationDate"),
                      ox.Literal(evaluation.date.isoformat(), datatype=ox.NamedNode(XSD + "date"))),

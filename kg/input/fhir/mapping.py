@@ -15,7 +15,6 @@ import json
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from functools import cache
-from urllib.parse import quote
 
 import pyoxigraph as ox
 
