@@ -3,20 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from locations import EXAMPLES_DIR
+from locations import edited_example as edited
 from kg.input.reader import parse_patient
 from kg.validate import validate
 
 NOW = dt.date(2026, 11, 20)
 KB = "https://w3id.org/acr-kg/kb/"
-
-
-def edited(*edits: tuple[str, str], base: str = "seed-patient.ttl") -> bytes:
-    text = (EXAMPLES_DIR / base).read_text()
-    for old, new in edits:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text.encode()
 
 
 def pitfalls(data: bytes) -> set[str]:

@@ -6,19 +6,12 @@ import datetime as dt
 import pytest
 
 from locations import EXAMPLES_DIR
+from locations import edited_example as seed_with
 from kg.input.reader import parse_patient
 from kg.validate import validate
 
 NOW = dt.date(2026, 11, 20)
 KB = "https://w3id.org/acr-kg/kb/"
-
-
-def seed_with(*edits: tuple[str, str], base: str = "seed-patient.ttl") -> bytes:
-    text = (EXAMPLES_DIR / base).read_text()
-    for old, new in edits:
-        assert old in text, old
-        text = text.replace(old, new)
-    return text.encode()
 
 
 def pitfalls(data: bytes, thresholds: str = "seed") -> set[str]:
