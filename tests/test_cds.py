@@ -370,6 +370,13 @@ def test_prefetch_about_another_patient_is_refused(open_server):
     assert response.status_code == 400 and "Patient/other" in response.json()["error"]["message"]
 
 
+def test_a_malformed_search_entry_in_the_prefetch_is_400_not_500(open_server):
+    record = _seed_resources()
+    record["observations"]["entry"][0]["search"] = "match"  # must be an object
+    response = post(open_server, "/cds-services/order-select", hook_request("us-axilla", prefetch=record))
+    assert response.status_code == 400 and "search is not an object" in response.json()["error"]["message"]
+
+
 # --- robustness: 4xx with a JSON error, never a rating ---------------------------------------------
 
 def _stu3_order() -> dict:

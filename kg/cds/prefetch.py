@@ -70,7 +70,10 @@ def resources_of(value: dict[str, Any] | None, key: str) -> list[dict[str, Any]]
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
             raise PrefetchError(400, f"prefetch.{key}.entry[{index}] has no resource")
-        if (entry.get("search") or {}).get("mode") != "outcome":  # an OperationOutcome about the search
+        search = entry.get("search")
+        if search is not None and not isinstance(search, dict):
+            raise PrefetchError(400, f"prefetch.{key}.entry[{index}].search is not an object")
+        if (search or {}).get("mode") != "outcome":  # an OperationOutcome about the search
             found.append(resource)
     return found
 
@@ -114,8 +117,11 @@ def _fetch(client: httpx.Client, path: str, key: str, settings: Settings) -> lis
             raise PrefetchError(502, f"{key}: more than {settings.fhir_max_pages} pages of results")
         document = _get_json(client, url, settings)
         if document.get("resourceType") == "Bundle":
-            url = next((link.get("url") for link in document.get("link") or []
-                        if isinstance(link, dict) and link.get("relation") == "next"), None)
+            links = document.get("link") or []
+            url = next((link.get("url") for link in links if isinstance(link, dict) and link.get("relation") == "next"),
+                       None) if isinstance(links, list) else None
+            if url is not None and not isinstance(url, str):
+                raise PrefetchError(502, f"the FHIR server answered {key} with a next link that is not a URL")
         else:
             url = None
         resources += resources_of(document, key)
