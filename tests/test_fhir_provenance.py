@@ -117,3 +117,20 @@ def test_query_takes_a_fhir_record_as_the_patient(cli):
     result = cli("query", "derive-case", "--patient", TRIPLE_NEGATIVE, "--now", "1972-01-05")
     assert result.exit_code == 1 and "no triples" not in result.stderr
     assert "current imaging order" in result.stdout
+
+
+def test_two_versions_of_one_resource_are_refused():
+    import copy
+    import json
+
+    from kg.errors import InputError
+    from kg.input.fhir import patients_from_resources
+
+    resources = [entry["resource"] for entry in json.loads(TRIPLE_NEGATIVE.read_text())["entry"]]
+    observation = next(r for r in resources if r["resourceType"] == "Observation" and r.get("id"))
+    corrected = copy.deepcopy(observation)
+    corrected["status"] = "amended"
+    with pytest.raises(InputError, match="different content"):
+        patients_from_resources([*resources, corrected], "versions", now=dt.date(1972, 1, 5))
+    # the same resource twice (a search that also includes it) is read once
+    assert patients_from_resources([*resources, copy.deepcopy(observation)], "repeat", now=dt.date(1972, 1, 5))

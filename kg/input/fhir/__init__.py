@@ -85,6 +85,7 @@ def patients_from_resources(resources: list[dict], name: str, *, now: dt.date | 
 
 def patients_from_resources_checked(resources: list[Resource], name: str, *, now: dt.date | None,
                                     order: str | dict | None) -> list[PatientData]:
+    resources = _distinct(resources, name)
     targets = reference_targets(resources)
     groups: dict[str, list[Resource]] = {}
     shared = []
@@ -121,6 +122,19 @@ def patients_from_resources_checked(resources: list[Resource], name: str, *, now
         warnings = [Issue("warning", note, base + "order") for note in notes] + warnings
         answers.append(PatientData(source, quads, warnings))
     return answers
+
+
+def _distinct(resources: list[Resource], name: str) -> list[Resource]:
+    """One resource per Type/id. A repeat with the same content (a search that also includes it) is
+    dropped; two versions that differ (a history bundle, say) are refused: merged, they would state old
+    and corrected values of one observation at once."""
+    seen: dict[str, Resource] = {}
+    for resource in resources:
+        first = seen.setdefault(resource.iri, resource)
+        if first is not resource and first.data != resource.data:
+            raise InputError(f"{first.where} and {resource.where} are both {resource.iri.removeprefix('urn:fhir:')} "
+                             "with different content; give one version of each resource", name)
+    return list(seen.values())
 
 
 # Resource types that state facts about one patient: without a patient reference, they are nobody's.
