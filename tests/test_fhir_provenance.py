@@ -134,3 +134,18 @@ def test_two_versions_of_one_resource_are_refused():
         patients_from_resources([*resources, corrected], "versions", now=dt.date(1972, 1, 5))
     # the same resource twice (a search that also includes it) is read once
     assert patients_from_resources([*resources, copy.deepcopy(observation)], "repeat", now=dt.date(1972, 1, 5))
+
+
+def test_a_second_breast_cancer_condition_is_named_in_a_warning():
+    import copy
+    import json
+
+    from kg.input.fhir import patients_from_resources
+
+    resources = [entry["resource"] for entry in json.loads(TRIPLE_NEGATIVE.read_text())["entry"]]
+    cancer = next(r for r in resources if r["resourceType"] == "Condition"
+                  and any(c.get("code") == "254837009" for c in r.get("code", {}).get("coding", [])))
+    second = copy.deepcopy(cancer)
+    second["id"] = "second-primary"
+    [record] = patients_from_resources([*resources, second], "two-cancers", now=dt.date(1972, 1, 5), order="LOINC:80852-7")
+    assert any("2 breast-cancer Conditions" in w.message and "second-primary" in w.message for w in record.warnings)

@@ -172,6 +172,12 @@ def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) ->
         by_subject[q.subject.value].setdefault(q.predicate.value, []).append(q.object)
     patient = by_subject.get(base + "patient", {})
     cancer = next(iter(_run_internal(store, "breast-cancer")), None)
+    conditions = [row["condition"].value for row in _run_internal(store, "breast-cancer-conditions")]
+    if len(conditions) > 1:
+        notes.append(Issue("warning", f"the record holds {len(conditions)} breast-cancer Conditions "
+                           f"({', '.join(_name(c) for c in conditions)}): the earliest is taken as the cancer the criteria "
+                           "are applied to, and staging and therapy without a focus count for it; check that the others "
+                           "are not a recurrence or a second primary", base + "breast-cancer"))
     if cancer is None:
         notes.append(Issue("warning", f"{label}: no Condition in the breast-cancer value set with a usable date: the record "
                            "is read without a breast cancer, so no variant of the criteria can apply", base + "patient"))
