@@ -20,6 +20,7 @@ from rdflib.namespace import RDF, SH
 
 from kg.terminology import mappings
 from kg.kb.build import parse_files
+from kg.issues import GradedFindings
 from kg.errors import InputError
 from kg.resources import data_root, ontology_files, queries_dir, shapes_dir
 from kg.terms import ONTOLOGY_IRI
@@ -70,21 +71,12 @@ class QcCheck:
 
 
 @dataclass
-class CheckReport:
+class CheckReport(GradedFindings):
     files: list[Path]
     shacl_conforms: bool
     shacl_report: rdflib.Graph = field(repr=False)
     consistency: Consistency
     findings: list[Finding]
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == "ERROR"]
-
-    @property
-    def passed(self) -> bool:
-        # A SHACL violation, an inconsistency and an ERROR-level QC row are all ERROR findings.
-        return not self.errors
 
     def to_dict(self) -> dict:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from kg.issues import GradedFindings
 from kg.kb.tables.catalogue import Category
 from kg.kb.tables.reader import Row
 
@@ -82,19 +83,11 @@ def score_findings(row: Row, category: Category, median: int, rating: int | None
 
 
 @dataclass
-class Report:
+class Report(GradedFindings):
     tables: list[str]
     rows: int = 0
     counts: dict[str, int] = field(default_factory=dict)  # ratings, topics, variants, procedures written
     findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.level == "ERROR"]
-
-    @property
-    def passed(self) -> bool:
-        return not self.errors
 
     def by_check(self) -> dict[str, int]:
         return dict(sorted(Counter(f.check for f in self.findings).items()))
