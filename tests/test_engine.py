@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
 import kg
 from kg.input import parse_patient, read_patient
+from kg.errors import UsageError
 from kg.recommend import Engine, Request
+from kg.recommend.batcher import Batcher
 from kg.synthetic import case_turtle, random_case
 from locations import EXAMPLES_DIR
 
@@ -84,3 +86,29 @@ def test_the_public_api_is_in_the_package():
     assert issubclass(kg.InputError, kg.AcrKgError)
     with pytest.raises(AttributeError):
         kg.NoSuchThing  # noqa: B018
+
+
+def test_a_batcher_answers_calls_from_many_threads_as_one_by_one(recommender, mixed, alone):
+    batcher = Batcher(recommender)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda data: batcher.evaluate([Request(data)])[0].as_dict(), mixed))
+    finally:
+        batcher.close()
+    assert answers == alone
+    assert batcher.calls == len(mixed)
+    assert batcher.batches < batcher.calls  # calls that waited together were answered together
+
+
+def test_one_bad_call_in_a_batch_fails_alone(recommender, mixed, alone):
+    batcher = Batcher(recommender)
+    batcher.close()  # its thread is stopped: the calls below are grouped by hand, as the thread would
+    calls = [([Request(mixed[0])], Future()), ([Request(mixed[1], None, "no-such-set")], Future()),
+             ([Request(mixed[2]), Request(mixed[3])], Future())]
+    batcher._evaluate(calls)
+    assert [r.as_dict() for r in calls[0][1].result()] == alone[:1]
+    with pytest.raises(UsageError, match="no-such-set"):
+        calls[1][1].result()
+    assert [r.as_dict() for r in calls[2][1].result()] == alone[2:4]
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.evaluate([Request(mixed[0])])

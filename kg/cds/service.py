@@ -19,6 +19,7 @@ from kg.cds.models import Discovery, HookRequest, HookResponse, Service
 from kg.cds.settings import Settings
 from kg.errors import InputError
 from kg.recommend import Engine, Request
+from kg.recommend.batcher import Batcher
 from kg.validate import check_thresholds
 from kg.terminology import mappings
 
@@ -73,12 +74,18 @@ class HookService:
     engine: Engine
     store: FeedbackStore
     codes: dict[str, list[dict[str, str]]]
+    batcher: Batcher  # calls that arrive together are evaluated as one batch
+
 
     @classmethod
     def create(cls, settings: Settings) -> "HookService":
         engine = Engine(backend=settings.backend)
         check_thresholds(settings.thresholds, engine.knowledge)  # a bad set is a usage error at start, not a 500 per call
-        return cls(settings, engine, FeedbackStore(settings.database), procedure_codings())
+        return cls(settings, engine, FeedbackStore(settings.database), procedure_codings(), Batcher(engine))
+
+    def close(self) -> None:
+        self.batcher.close()
+        self.store.close()
 
     def discovery(self) -> Discovery:
         return Discovery(services=list(SERVICES.values()))
@@ -96,7 +103,7 @@ class HookService:
             raise RequestRefused(exc.status, str(exc)) from None
         _check_one_patient(resources, request.context.patientId)
         requests = [self._engine_request(request, order, resources) for order in orders]
-        answers = [r.as_dict() for r in self.engine.evaluate(requests)]
+        answers = [r.as_dict() for r in self.batcher.evaluate(requests)]
         ctx = Context(service_id, request.hookInstance, self.engine.knowledge_base, self.settings.gcode, self.codes)
         results = [answer_order(order, answer, ctx) for order, answer in zip(orders, answers)]
         self.store.record([r.consultation for r in results], [r.issued for r in results])
