@@ -1,9 +1,10 @@
 """Load test of the CDS Hooks service on loopback: `acr-kg serve` in its own process, JWT checks on,
 an open-loop client at a fixed rate for a fixed time (a fixed number of calls, and a hard deadline).
 
-Each valid call is an order-select for the seed patient (tests/data/cds) with the full prefetch padded
-with 30 uncoded vital-sign observations, as an EHR sends a chart, and one or two draft orders (US axilla,
-breast MRI). A share of the calls (default 5 %) is malformed: bad JSON, wrong hook, no context, a body
+Each valid call is an order-select for a patient of its own: the seed patient's record (tests/data/cds)
+under fresh ids with every date moved by the same random number of days (up to a year back), its prefetch
+padded with 30 uncoded vital-sign observations, as an EHR sends a chart, and one or two draft orders (US
+axilla, breast MRI). A share of the calls (default 5 %) is malformed: bad JSON, wrong hook, no context, a body
 over the size limit, an STU3 resource. Latency is measured from each call's scheduled start (so a
 stalled server cannot hide its queue). Beside it, the baseline of the same run: the same valid calls
 answered in-process by the same service object, without HTTP, JSON or JWT.
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
+import random
+import re
 import socket
 import subprocess
 import sys
@@ -37,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT / "tests" / "data" / "cds"
 ISSUER = "https://ehr.example.org/load-test"
 MAX_BODY = 1024 * 1024
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}(?=T|$)")
 
 
 def record() -> dict:
@@ -53,11 +58,27 @@ def record() -> dict:
     return prefetch
 
 
+def another_patient(value, patient: str, days: int):
+    """The seed record as another patient's: ids and references renamed, every date moved by ``days``."""
+    if isinstance(value, dict):
+        return {key: (patient + item[len("seed"):] if key == "id" and isinstance(item, str) and item.startswith("seed")
+                      else another_patient(item, patient, days)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [another_patient(item, patient, days) for item in value]
+    if isinstance(value, str):
+        value = re.sub(r"(?<=/)seed(?=$|-)", patient, value)  # references and fullUrls
+        return DATE.sub(lambda m: (dt.date.fromisoformat(m.group(0)) + dt.timedelta(days=days)).isoformat(), value)
+    return value
+
+
 def valid_call(index: int, prefetch: dict, drafts: dict) -> dict:
+    rng = random.Random(index)
+    patient = f"load{index}"
+    prefetch, drafts = another_patient([prefetch, drafts], patient, -rng.randint(0, 365))
     names = (["us-axilla"], ["mri-breast"], ["us-axilla", "mri-breast"])[index % 3]
     entries = [{"resource": drafts[n]} for n in names]
     return {"hook": "order-select", "hookInstance": str(uuid.uuid4()),
-            "context": {"userId": "Practitioner/example", "patientId": "seed",
+            "context": {"userId": "Practitioner/example", "patientId": patient,
                         "selections": [f"ServiceRequest/{e['resource']['id']}" for e in entries],
                         "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": entries}},
             "prefetch": prefetch}
@@ -108,7 +129,7 @@ def baseline(calls: list[dict], repeat: int) -> list[float]:
             start = time.perf_counter()
             service.answer("order-select", request)
             times.append((time.perf_counter() - start) * 1000)
-        service.store.close()
+        service.close()
     return times
 
 
