@@ -94,6 +94,31 @@ def test_a_shape_without_targets_is_not_validated_on_its_own():
     assert compiled.queries({"urn:q"}) == [] and len(compiled.queries({"urn:p"})) == 1
 
 
+def test_constraints_of_one_kind_share_a_branch_across_shapes_and_keep_only_the_rows_the_data_can_use():
+    shapes = """
+        ex:A a sh:NodeShape ; sh:targetObjectsOf ex:hasA ; sh:class ex:CA ; sh:property [ sh:path ex:x ; sh:maxCount 1 ] .
+        ex:B a sh:NodeShape ; sh:targetObjectsOf ex:hasB ; sh:class ex:CB ; sh:property [ sh:path ex:y ; sh:maxCount 1 ] ."""
+    compiled = compile_shapes(rdflib.Graph().parse(data="@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <urn:ex:> ."
+                                                   + shapes, format="turtle"))
+    [query] = compiled.queries()
+    assert query.count("UNION") == 1  # one branch for both sh:class, one for both sh:maxCount
+    # without ex:hasB no row names it; without ex:x or ex:y no sh:maxCount can fail
+    [query] = compiled.queries({"urn:ex:hasA"})
+    assert "urn:ex:hasB" not in query and "UNION" not in query
+    data = "ex:s ex:hasA ex:a ; ex:hasB ex:b . ex:a a ex:CB ; ex:x 1 , 2 . ex:b a ex:CB ; ex:y 1 ."
+    found, reference = _both_engines(shapes, data)
+    assert found == reference and len(found) == 2
+
+
+def test_a_sparql_constraint_is_left_out_where_the_data_lacks_a_predicate_its_pattern_needs():
+    compiled = compile_shapes(rdflib.Graph().parse(data="""
+        @prefix sh: <http://www.w3.org/ns/shacl#> .
+        <urn:s> a sh:NodeShape ; sh:targetNode <urn:a> ;
+            sh:sparql [ sh:select "SELECT $this WHERE { $this <urn:p>/<urn:q> ?v . OPTIONAL { $this <urn:r> ?w } }" ] .""",
+                                                   format="turtle"))
+    assert compiled.queries({"urn:p", "urn:r"}) == [] and len(compiled.queries({"urn:p", "urn:q"})) == 1
+
+
 def test_every_constraint_of_the_patient_shapes_has_its_own_message():
     # Messages then never depend on the engine's defaults. Members of sh:xone report through their parent.
     from kg.validate import shapes_graph

@@ -75,11 +75,52 @@ class _Names:
 
 
 @dataclass(frozen=True)
+class Row:
+    """A row of a branch's VALUES table, and the predicates the data needs for the row to find anything."""
+
+    text: str
+    requires: frozenset[str]
+    members: str = ""  # the row's rows of the sh:in member table (_MEMBERS)
+
+
+@dataclass(frozen=True)
 class Pattern:
     """One UNION branch, and the predicates whose absence means its shape has no focus node."""
 
-    text: str
+    text: str  # _ROWS (and _MEMBERS) stand for the rows of its VALUES tables
     triggers: frozenset[str] | None  # None: it may have focus nodes whatever the data (sh:targetClass, sh:targetNode)
+    rows: tuple[Row, ...] = ()
+    requires: frozenset[str] = frozenset()  # predicates it needs, all of them, to find anything
+
+    def written(self, predicates: set[str] | None) -> str | None:
+        """The branch for data with only these ``predicates`` (None: any), without the rows that cannot
+        find anything there; None when nothing is left."""
+        if predicates is not None and (not self.requires <= predicates
+                                       or self.triggers is not None and self.triggers.isdisjoint(predicates)):
+            return None
+        if not self.rows:
+            return self.text
+        rows = [row for row in self.rows if predicates is None or row.requires <= predicates]
+        if not rows:
+            return None
+        members = " ".join(dict.fromkeys(row.members for row in rows))
+        return self.text.replace(_ROWS, " ".join(row.text for row in rows)).replace(_MEMBERS, members)
+
+
+@dataclass(frozen=True)
+class Focus:
+    """How a shape's focus nodes are found."""
+
+    pattern: str  # binds ?this
+    triggers: frozenset[str] | None  # see Pattern.triggers
+    object_targets: frozenset[str]  # see Branch.object_targets
+    # Targets that are only sh:targetSubjectsOf (or only sh:targetObjectsOf) predicates: the triple pattern
+    # with the predicate left open as ?_tp, and the predicates. Constraints then take the predicate from a
+    # VALUES column, so that those of one kind share one branch across shapes (one plan instead of many).
+    table: tuple[str, tuple[rdflib.URIRef, ...]] | None = None
+
+    def rows(self) -> list[Row]:
+        return [Row(p.n3(), frozenset({str(p)})) for p in self.table[1]] if self.table else []
 
 
 @dataclass
@@ -89,10 +130,9 @@ class CompiledShapes:
     head: str  # prefixes and SELECT clause shared by every query
 
     def queries(self, predicates: set[str] | None = None) -> list[str]:
-        """The SELECT queries, a few branches each, leaving out branches that cannot have a focus node
-        in data with only these ``predicates`` (None: keep every branch)."""
-        kept = [p.text for p in self.patterns
-                if predicates is None or p.triggers is None or not p.triggers.isdisjoint(predicates)]
+        """The SELECT queries, a few branches each, leaving out branches (and rows of their tables) that
+        cannot find anything in data with only these ``predicates`` (None: keep everything)."""
+        kept = [text for pattern in self.patterns if (text := pattern.written(predicates)) is not None]
         return [f"{self.head} WHERE {{\n" + "\n  UNION\n".join(kept[start:start + BRANCHES_PER_QUERY]) + "\n}"
                 for start in range(0, len(kept), BRANCHES_PER_QUERY)]
 
@@ -184,10 +224,8 @@ class _Compiler:
     def __init__(self, graph: rdflib.Graph):
         self.graph = graph
         self.branches: list[Branch] = []
-        # (focus pattern, correlated, constraint pattern, kind) -> [(branch number, predicate or None)]
-        self.groups: dict[tuple, list[tuple[int, rdflib.URIRef | None]]] = {}
-        self.triggers: dict[str, frozenset[str] | None] = {}  # focus pattern -> see Pattern.triggers
-        self.object_targets: dict[str, frozenset[str]] = {}  # focus pattern -> see Branch.object_targets
+        # (focus, constraint pattern, kind) or a branch number -> the branch of a group (see add)
+        self.groups: dict = {}
         self.problems: list[str] = []
         self.message_variables: set[str] = set()
         self.prefixes = Prefixes()
@@ -199,10 +237,10 @@ class _Compiler:
 
     # --- focus nodes ------------------------------------------------------------------------------
 
-    def targets(self, shape) -> str:
+    def targets(self, shape) -> Focus:
         graph, alternatives = self.graph, []
-        objects_of = frozenset(str(p) for p in graph.objects(shape, SH.targetObjectsOf))
-        triggers = {str(p) for p in graph.objects(shape, SH.targetSubjectsOf)} | objects_of
+        subjects_of = sorted(graph.objects(shape, SH.targetSubjectsOf))
+        objects_of = sorted(graph.objects(shape, SH.targetObjectsOf))
         implicit = [shape] if isinstance(shape, rdflib.URIRef) and _is_class(graph, shape) else []
         always = bool(implicit) or any(True for t in (SH.targetClass, SH.targetNode) for _ in graph.objects(shape, t))
         for cls in [*graph.objects(shape, SH.targetClass), *implicit]:
@@ -216,9 +254,11 @@ class _Compiler:
             alternatives.append(f"{{ [] {prop.n3()} ?this }}")
         # Repeated focus nodes are harmless: the query is SELECT DISTINCT.
         pattern = " UNION ".join(alternatives) if len(alternatives) == 1 else "{ " + " UNION ".join(alternatives) + " }"
-        self.triggers[pattern] = None if always else frozenset(triggers)
-        self.object_targets[pattern] = objects_of
-        return pattern
+        table = None
+        if not always and not (subjects_of and objects_of):
+            table = ("?this ?_tp [] .", tuple(subjects_of)) if subjects_of else ("[] ?_tp ?this .", tuple(objects_of))
+        return Focus(pattern, None if always else frozenset(str(p) for p in subjects_of + objects_of),
+                     frozenset(str(p) for p in objects_of), table)
 
     def path(self, shape, node) -> str | None:
         graph = self.graph
@@ -241,10 +281,10 @@ class _Compiler:
 
     # --- constraints ------------------------------------------------------------------------------
 
-    def shape(self, shape, focus_pattern: str | None = None) -> None:
+    def shape(self, shape, focus: Focus | None = None) -> None:
         """Add a branch for each constraint of ``shape``, and recurse into its property shapes."""
         graph = self.graph
-        focus_pattern = focus_pattern or self.targets(shape)
+        focus = focus or self.targets(shape)
         # A shape may be its own SPARQL constraint (sh:sparql pointing back to it).
         handled = _HANDLED | {SH.select} if (None, SH.sparql, shape) in graph else _HANDLED
         for predicate in set(graph.predicates(shape, None)):
@@ -258,20 +298,28 @@ class _Compiler:
         path_node = graph.value(shape, SH.path)
         path = self.path(shape, path_node) if path_node is not None else None
 
-        # With a plain predicate as path, the path is left open (_PATH) so that constraints of the same
-        # kind and argument on one focus pattern can share a branch (see flush).
+        # A plain predicate as path is left open (?_path, a column of the branch's VALUES table), as is the
+        # argument of some components, so that constraints of one kind can share a branch (see add).
         plain = isinstance(path_node, rdflib.URIRef)
-        open_path = _PATH if plain else path
+        open_path = "?_path" if plain else path
         value_pattern = f"?this {open_path} ?value ." if path else "BIND(?this AS ?value)"
         for parameter, (component, violated) in core.VALUE_COMPONENTS.items():
             for argument in graph.objects(shape, parameter):
                 if parameter == SH.datatype and argument in core.UNCHECKED_DATATYPES:
                     self.unsupported(shape, f"sh:datatype {argument}: {core.UNCHECKED_DATATYPES[argument]}")
-                condition = violated("?value", argument, graph)
                 branch = Branch(shape, component, severity, message or _default_message(component, argument, path_node),
                                 path_node)
-                self.add(branch, f"{value_pattern} FILTER({condition})", focus_pattern, path_node if plain else None,
-                         (parameter, _argument_key(graph, argument)))
+                columns, members = {}, None
+                if parameter == SH["in"]:
+                    members = list(Collection(graph, argument))
+                    condition = f"NOT EXISTS {{ VALUES (?branch ?value) {{ {_MEMBERS} }} }}"
+                elif parameter in core.COLUMN_ARGUMENTS:
+                    columns["?_arg"] = argument.n3()
+                    condition = violated("?value", rdflib.Variable("_arg"), graph)
+                else:
+                    condition = violated("?value", argument, graph)
+                self.add(branch, f"{value_pattern} FILTER({condition})", focus, path_node if plain else None,
+                         parameter if columns or members is not None else (parameter, argument), columns, members)
         for parameter, (component, violated) in core.COUNT_COMPONENTS.items():
             for argument in graph.objects(shape, parameter):
                 if path is None:
@@ -281,8 +329,9 @@ class _Compiler:
                 condition = violated("?this", open_path, int(argument), _Names())
                 branch = Branch(shape, component, severity, message or _default_message(component, argument, path_node),
                                 path_node)
-                self.add(branch, f"FILTER({condition})", focus_pattern, path_node if plain else None,
-                         (parameter, int(argument)))
+                # Without a value on the path, only a minimum count can be violated.
+                self.add(branch, f"FILTER({condition})", focus, path_node if plain else None, (parameter, int(argument)),
+                         needs_value=parameter != SH.minCount)
         for members in graph.objects(shape, SH.xone):
             if path is not None:
                 self.unsupported(shape, "sh:xone on a property shape")
@@ -291,24 +340,22 @@ class _Compiler:
                                     for member in Collection(graph, members))
             self.add(Branch(shape, SH.XoneConstraintComponent, severity,
                             message or "exactly one of the alternative shapes must hold", None),
-                     f"BIND(?this AS ?value) FILTER(({conforming or '0'}) != 1)", focus_pattern)
+                     f"BIND(?this AS ?value) FILTER(({conforming or '0'}) != 1)", focus)
         for constraint in graph.objects(shape, SH.sparql):
-            self.sparql(shape, constraint, focus_pattern, severity, message, path_node, path)
+            self.sparql(shape, constraint, focus, severity, message, path_node, path)
         if path is not None and any(True for _ in graph.objects(shape, SH.property)):
             # The focus nodes of a property shape's own property shapes are its value nodes.
-            focus_pattern = self.values_of(focus_pattern, path, path_node)
+            focus = self.values_of(focus, path, path_node)
         for property_shape in graph.objects(shape, SH.property):
             if not _deactivated(graph, property_shape):
-                self.shape(property_shape, focus_pattern)
+                self.shape(property_shape, focus)
 
-    def values_of(self, focus_pattern: str, path: str, path_node) -> str:
-        """A focus pattern binding ?this to the values on ``path`` of the focus nodes of ``focus_pattern``."""
+    def values_of(self, focus: Focus, path: str, path_node) -> Focus:
+        """The focus nodes that are the values on ``path`` of the nodes of ``focus``."""
         parent = self.names.fresh("f")
-        renamed = re.sub(r"[?]this\b", parent, focus_pattern)
-        pattern = f"{{ SELECT DISTINCT ?this WHERE {{ {renamed} {parent} {path} ?this }} }}"
-        self.triggers[pattern] = self.triggers[focus_pattern]
-        self.object_targets[pattern] = frozenset({str(path_node)}) if isinstance(path_node, rdflib.URIRef) else frozenset()
-        return pattern
+        renamed = re.sub(r"[?]this\b", parent, focus.pattern)
+        return Focus(f"{{ SELECT DISTINCT ?this WHERE {{ {renamed} {parent} {path} ?this }} }}", focus.triggers,
+                     frozenset({str(path_node)}) if isinstance(path_node, rdflib.URIRef) else frozenset())
 
     def conforms(self, shape, member, focus: str) -> str:
         """A SPARQL expression: does ``focus`` conform to ``member`` (only its core constraints)?"""
@@ -328,7 +375,7 @@ class _Compiler:
                 violations.append(violated(focus, path, int(argument), self.names))
         return "(" + (" || ".join(violations) and f"!({' || '.join(violations)})" or "true") + ")"
 
-    def sparql(self, shape, constraint, focus_pattern, severity, shape_message, path_node, path) -> None:
+    def sparql(self, shape, constraint, focus: Focus, severity, shape_message, path_node, path) -> None:
         graph = self.graph
         unsupported = lambda what: self.unsupported(shape, what)  # noqa: E731
         if _deactivated(graph, constraint):
@@ -345,6 +392,7 @@ class _Compiler:
         if "shapesGraph" in variables:
             unsupported("$shapesGraph in a SPARQL constraint (the shapes graph is not in the data store)")
             return
+        focus_pattern = f"VALUES ?_tp {{ {_ROWS} }} {focus.table[0]}" if focus.table else focus.pattern
         correlation = f"SELECT DISTINCT ?this WHERE {{ {focus_pattern} }}"
         bound = {"this"}
         if "currentShape" in variables:
@@ -353,19 +401,22 @@ class _Compiler:
                 return
             correlation = f"SELECT DISTINCT ?this ?currentShape WHERE {{ {focus_pattern} VALUES ?currentShape {{ {shape.n3()} }} }}"
             bound.add("currentShape")
-        replace = {"PATH": f"({path})"} if path is not None else {}
-        rewritten = correlate(str(select), "{ " + correlation + " }", bound, replace, unsupported)
+        replace = {"PATH": path if isinstance(path_node, rdflib.URIRef) else f"({path})"} if path is not None else {}
+        rewritten = correlate(str(select), "{ " + correlation + " }", bound, replace, self.prefixes.namespaces,
+                              unsupported)
         if rewritten is None:
             return
-        if not self.parses(rewritten.text):
+        if not self.parses(Pattern(rewritten.text, None, tuple(focus.rows())).written(None)):
             unsupported(f"a SPARQL constraint that is not valid SPARQL once pre-bound: {' '.join(str(select).split())}")
             return
         message = _message(graph, constraint) or shape_message or "the SPARQL constraint found a violation"
         self.message_variables.update(re.findall(r"\{[?$](\w+)\}", message))
         self.message_variables.update(v for v in rewritten.projected if v == "path")
         # The rewritten query binds its own focus nodes, so the branch needs no focus pattern before it.
-        self.add(Branch(shape, SH.SPARQLConstraintComponent, severity, message, path_node, path_node is None),
-                 rewritten.text, focus_pattern, correlated=True)
+        index = self.branch(Branch(shape, SH.SPARQLConstraintComponent, severity, message, path_node, path_node is None),
+                            focus)
+        self.groups[index] = _Group(f"  {{ {rewritten.text} BIND({index} AS ?branch) }}",
+                                    None if focus.table else focus.triggers, focus.rows(), rewritten.required)
 
     def parses(self, pattern: str) -> bool:
         """Does Oxigraph accept ``pattern`` (with the prefixes declared so far) as a query's WHERE clause?"""
@@ -375,44 +426,54 @@ class _Compiler:
             return False
         return True
 
-    def add(self, branch: Branch, pattern: str, focus_pattern: str, predicate=None, kind=None, correlated=False) -> None:
-        """Record a constraint: ``pattern`` finds its violations at the focus nodes of ``focus_pattern``
-        (which a ``correlated`` pattern binds itself).
+    def branch(self, branch: Branch, focus: Focus) -> int:
+        self.branches.append(dataclasses.replace(branch, object_targets=focus.object_targets))
+        return len(self.branches) - 1
 
-        A constraint on a plain ``predicate`` (left open as _PATH in the pattern) joins the group of
-        the same ``kind`` (component and argument) on the same focus nodes.
+    def add(self, branch: Branch, pattern: str, focus: Focus, predicate=None, kind=None, columns: dict | None = None,
+            members: list | None = None, needs_value: bool = True) -> None:
+        """Record a constraint: ``pattern`` finds its violations at the focus nodes of ``focus``.
+
+        Constraints of one ``kind`` (component, and the argument unless it is a column) with the same
+        pattern share a branch: its VALUES table has a row for each, holding the target predicate (?_tp,
+        for a focus with a table), the plain ``predicate`` of the path (?_path), the other ``columns``
+        and the branch number. A row is left out of a query when the data lacks its target predicate, or
+        the path's predicate where a violation ``needs_value``. The members of an sh:in list go to a
+        second table (_MEMBERS), keyed by branch number.
         """
-        key = (focus_pattern, correlated, pattern, kind if predicate is not None else len(self.branches))
-        self.groups.setdefault(key, []).append((len(self.branches), predicate))
-        self.branches.append(dataclasses.replace(branch, object_targets=self.object_targets[focus_pattern]))
+        index = self.branch(branch, focus)
+        columns = {**({"?_path": predicate.n3()} if predicate is not None else {}), **(columns or {})}
+        requires = {str(predicate)} if predicate is not None and needs_value else set()
+        listed = " ".join(f"({index} {member.n3()})" for member in members or ())
+        focus_text = focus.table[0] if focus.table else focus.pattern
+        names = ["?_tp"] * bool(focus.table) + [*columns, "?branch"]
+        group = self.groups.setdefault(
+            (focus_text, pattern, index if kind is None else kind),
+            _Group(f"  {{ VALUES ({' '.join(names)}) {{ {_ROWS} }} {focus_text} {pattern} }}",
+                   None if focus.table else focus.triggers, []))
+        for target in focus.table[1] if focus.table else [None]:
+            values = [*([target.n3()] if target is not None else []), *columns.values(), str(index)]
+            needed = requires | {str(target)} if target is not None else requires
+            group.rows.append(Row(f"({' '.join(values)})", frozenset(needed), listed))
 
     def flush(self) -> list[Pattern]:
-        """One UNION branch per group: a group of one names its predicate; a larger group lists its
-        predicates and branch numbers in a VALUES table, which costs the engine one plan instead of many."""
-        patterns = []
-        for (focus_pattern, correlated, pattern, _kind), members in self.groups.items():
-            focus = "" if correlated else focus_pattern
-            if len(members) == 1:
-                [(index, predicate)] = members
-                body = pattern.replace(_PATH, predicate.n3()) if predicate is not None else pattern
-                text = f"  {{ {focus} {body} BIND({index} AS ?branch) }}"
-            else:
-                rows = " ".join(f"({predicate.n3()} {index})" for index, predicate in members)
-                text = (f"  {{ {focus} VALUES (?_path ?branch) {{ {rows} }} "
-                        f"{pattern.replace(_PATH, '?_path')} }}")
-            patterns.append(Pattern(text, self.triggers[focus_pattern]))
-        return patterns
+        return [Pattern(group.text, group.triggers, tuple(group.rows), group.requires) for group in self.groups.values()]
+
+
+@dataclass
+class _Group:
+    """The constraints that share one UNION branch (see _Compiler.add)."""
+
+    text: str  # the branch, with _ROWS (and _MEMBERS) for the rows of its tables
+    triggers: frozenset[str] | None
+    rows: list[Row]
+    requires: frozenset[str] = frozenset()
 
 
 _EMPTY = ox.Store()  # to check at compile time that a rewritten constraint is valid SPARQL
-_PATH = "\x00path\x00"  # stands for the predicate of a plain path until the branch is written
-
-
-def _argument_key(graph, argument):
-    # Two sh:in lists with the same members are the same argument.
-    if isinstance(argument, rdflib.BNode) and (argument, RDF.first, None) in graph:
-        return tuple(Collection(graph, argument))
-    return argument
+# Where the rows of a branch's VALUES tables go once the data's predicates are known (see Pattern.written).
+_ROWS = "\x00rows\x00"
+_MEMBERS = "\x00members\x00"
 
 
 def _message(graph, node) -> str | None:

@@ -95,3 +95,7 @@ COUNT_COMPONENTS = {
     SH.minCount: (SH.MinCountConstraintComponent, min_count_violated),
     SH.maxCount: (SH.MaxCountConstraintComponent, max_count_violated),
 }
+
+# Components whose argument the compiler may pass as a variable (a column of a VALUES table), so that
+# constraints with different arguments share a branch.
+COLUMN_ARGUMENTS = {SH["class"], *_RANGES}

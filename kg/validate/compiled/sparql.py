@@ -154,18 +154,22 @@ def _walk(block: _Block):
 class Rewritten:
     text: str  # a group pattern, { SELECT ... }, giving the constraint's rows for every focus node
     projected: list[str]
+    required: frozenset[str]  # predicates without which the constraint finds nothing (see _required)
 
 
-def correlate(select: str, correlation: str, bound: set[str], replace: dict[str, str], unsupported) -> Rewritten | None:
+def correlate(select: str, correlation: str, bound: set[str], replace: dict[str, str], namespaces: dict[str, str],
+              unsupported) -> Rewritten | None:
     """Rewrite a constraint's SELECT so that it finds its rows for every focus node in one run.
 
     ``correlation`` is a group pattern binding the pre-bound variables ``bound`` (this, and value or
-    parameters), once per combination; ``replace`` maps variables to SPARQL text put in their place ($PATH).
+    parameters), once per combination; ``replace`` maps variables to SPARQL text put in their place ($PATH);
+    ``namespaces`` are the declared prefixes.
     """
     tokens = _tokens(select)
     for token in tokens:
         if token.variable in replace:
-            token.kind, token.text = "other", replace[token.variable]
+            text = replace[token.variable]
+            token.kind, token.text = "iri" if _tokens(text)[0].text == text and text.startswith("<") else "other", text
         elif token.variable is not None:
             token.text = "?" + token.variable  # $x and ?x are one variable
     problems = []
@@ -210,7 +214,103 @@ def correlate(select: str, correlation: str, bound: set[str], replace: dict[str,
     insert = {b.start for b in _walk(root)
               if b.kind == "where" or (b.kind in ("group", "optional") and _needs_focus(tokens, b, bound))}
     text = "".join(t.text + (f" {correlation} " if i in insert else "") for i, t in enumerate(tokens))
-    return Rewritten("{ " + text.strip() + " }", projected)
+    where = next(b for b in root.inner if b.kind == "where")
+    # An aggregate gives a row even where nothing matches (without GROUP BY).
+    aggregated = any(t.keyword in _AGGREGATES for t in tokens[:where.start])
+    required = frozenset() if aggregated else _required(tokens, where, namespaces)
+    return Rewritten("{ " + text.strip() + " }", projected, required)
+
+
+_RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+
+def _required(tokens, where: _Block, namespaces: dict[str, str]) -> frozenset[str]:
+    """The predicates of the triple patterns at the WHERE clause's own level whose verb is an IRI or a
+    sequence of (inverse) IRIs: every solution, so every violation, matches them. Reading stops at the
+    first construct it does not know: a predicate it misses only costs a branch that finds nothing.
+    """
+    inner = {i for block in where.inner for i in range(block.start, block.end + 1)}
+    own = [t for i, t in enumerate(tokens[where.start + 1:where.end], where.start + 1)
+           if i not in inner and t.kind not in ("space", "comment")]
+    own.append(_Token("other", ""))  # the end
+    found, index = set(), 0
+    while own[index].text:
+        token = own[index]
+        if token.keyword in ("FILTER", "BIND"):
+            index += 1
+            if own[index].keyword in ("NOT", "EXISTS"):  # its { } block is not in ``own``
+                index += 2 if own[index].keyword == "NOT" else 1
+                continue
+            if own[index].kind == "word" and own[index + 1].text == "(":  # FILTER regex(...)
+                index += 1
+            index = _after_parentheses(own, index)
+        elif token.keyword in ("OPTIONAL", "UNION", "MINUS") or token.text == ".":
+            index += 1
+        elif token.kind in ("var", "iri") or _iri(token, namespaces):  # a subject, then verbs and objects
+            index += 1
+            while True:
+                if own[index].kind == "var":
+                    index += 1
+                else:
+                    steps, index = _sequence(own, index, namespaces)
+                    if steps is None:
+                        return frozenset(found)
+                    found.update(steps)
+                while own[index].text and own[index].text not in (";", ".") and not _ends_triples(own[index]):
+                    if own[index].text in ("[", "("):  # a blank node or a collection as object
+                        return frozenset(found)
+                    index += 1
+                if own[index].text != ";":
+                    break
+                while own[index].text == ";":
+                    index += 1
+                if not own[index].text or own[index].text == "." or _ends_triples(own[index]):
+                    break
+        else:
+            break
+    return frozenset(found)
+
+
+def _iri(token, namespaces) -> str | None:
+    if token.kind == "iri":
+        return token.text[1:-1]
+    if token.kind == "word" and ":" in token.text:
+        prefix, local = token.text.split(":", 1)
+        return namespaces[prefix] + local if prefix in namespaces else None
+    return _RDF_TYPE if token.text == "a" else None
+
+
+def _sequence(own, index, namespaces) -> tuple[list[str] | None, int]:
+    """The IRIs of a verb that is a sequence of (inverse) IRIs, and the index after it; None for any other verb."""
+    steps = []
+    while True:
+        if own[index].text == "^":
+            index += 1
+        step = _iri(own[index], namespaces)
+        if step is None:
+            return None, index
+        steps.append(step)
+        index += 1
+        if own[index].text != "/":
+            break
+        index += 1
+    if own[index].text in ("|", "*", "+", "?", "(", ")", "!"):
+        return None, index
+    return steps, index
+
+
+def _after_parentheses(own, index) -> int:
+    depth = 0
+    while own[index].text:
+        depth += (own[index].text == "(") - (own[index].text == ")")
+        index += 1
+        if depth <= 0:
+            break
+    return index
+
+
+def _ends_triples(token) -> bool:
+    return token.keyword in ("FILTER", "BIND", "OPTIONAL", "UNION", "MINUS", "VALUES")
 
 
 def _next(tokens, index) -> _Token:
