@@ -14,8 +14,13 @@ RECOMMENDATION_SCHEMA = "https://w3id.org/acr-kg/schemas/recommendation/1.0"
 VALIDATION_SCHEMA = "https://w3id.org/acr-kg/schemas/validation/1.0"
 
 
+_PLAIN = (str, int, float, type(None))  # bool is an int; IRI and LangString are str
+
+
 def json_safe(value):
     """Dates as ISO text, decimals as numbers, recursively: ``json.dumps`` takes the result as it is."""
+    if isinstance(value, _PLAIN):  # most values of an answer: tested first
+        return value
     if isinstance(value, dict):
         return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
