@@ -135,16 +135,24 @@ def bind(query: str, params: Mapping[str, Value] | None) -> str:
     The term text comes from pyoxigraph (N-Triples syntax, which SPARQL reads): no value can close a
     quote or an IRI bracket.
     """
+    if _calls_service(query):
+        # Both Oxigraph and rdflib would fetch it: a query never reaches the network on our behalf.
+        raise UsageError("SPARQL SERVICE is refused: queries never touch the network")
     for name, value in (params or {}).items():
         pattern = re.compile(r"\$" + re.escape(name) + r"\b")
         if not pattern.search(query):
             raise UsageError(f"the query has no parameter ${name}")
         term = str(to_oxigraph(value))
         query = pattern.sub(lambda _m: term, query)
-    if _SERVICE.search(_STRINGS_IRIS_COMMENTS.sub(" ", query)):
-        # Both Oxigraph and rdflib would fetch it: a query never reaches the network on our behalf.
-        raise UsageError("SPARQL SERVICE is refused: queries never touch the network")
     return query
+
+
+@lru_cache(maxsize=1024)
+def _calls_service(query: str) -> bool:
+    """Whether the query text names SERVICE outside strings, IRIs and comments. Checked before values are
+    bound (a bound term is always a quoted literal, a bracketed IRI or a blank node label), and kept per
+    text: the engine sends the same few queries again and again."""
+    return bool(_SERVICE.search(_STRINGS_IRIS_COMMENTS.sub(" ", query)))
 
 
 # What can hide a keyword from a token scan: string literals, IRIs and comments.
