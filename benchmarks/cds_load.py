@@ -12,7 +12,7 @@ answered in-process by the same service object, without HTTP, JSON or JWT.
 Prints counts by status, p50/p99 per class and the baseline; exits 1 on any 5xx or timeout.
 Target: 0 responses 5xx, p99 <= 50 ms for valid calls at 50 calls/s.
 
-    python benchmarks/cds_load.py [--rate 50] [--seconds 60] [--malformed 0.05]
+    python benchmarks/cds_load.py [--rate 50] [--seconds 60] [--malformed 0.05] [--patients 0]
 """
 from __future__ import annotations
 
@@ -71,9 +71,11 @@ def another_patient(value, patient: str, days: int):
     return value
 
 
-def valid_call(index: int, prefetch: dict, drafts: dict) -> dict:
-    rng = random.Random(index)
-    patient = f"load{index}"
+def valid_call(index: int, prefetch: dict, drafts: dict, patients: int = 0) -> dict:
+    """Call number ``index``: for patient number ``index`` (``index`` modulo ``patients`` when given)."""
+    number = index % patients if patients else index
+    rng = random.Random(number)
+    patient = f"load{number}"
     prefetch, drafts = another_patient([prefetch, drafts], patient, -rng.randint(0, 365))
     names = (["us-axilla"], ["mri-breast"], ["us-axilla", "mri-breast"])[index % 3]
     entries = [{"resource": drafts[n]} for n in names]
@@ -163,6 +165,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="calls per second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--malformed", type=float, default=0.05, help="share of malformed calls")
+    parser.add_argument("--patients", type=int, default=0,
+                        help="distinct patients the calls cycle through (0: every call is another patient)")
     parser.add_argument("--baseline", type=int, default=100, help="in-process calls for the baseline")
     parser.add_argument("--deadline", type=float, default=20.0,
                         help="seconds after the last scheduled call before unanswered calls count as timeouts")
@@ -180,7 +184,7 @@ def main() -> int:
     calls, bodies = [], []
     now = int(time.time())
     for i in range(total):
-        call = valid_call(i, prefetch, drafts)
+        call = valid_call(i, prefetch, drafts, args.patients)
         calls.append(call)
         kind, body = malformed_call(i // every, call) if every and i % every == every - 1 else ("valid", json.dumps(call).encode())
         claims = {"iss": ISSUER, "aud": url, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
@@ -222,7 +226,8 @@ def main() -> int:
     bad_ms = [ms for kind, status, ms in results if kind not in ("valid", "timeout") and status is not None]
     server_errors = sum(n for (_, status), n in statuses.items() if status is None or status >= 500)
     print(f"cds load: {total} calls at {args.rate:g}/s for {args.seconds:g} s on loopback "
-          f"({wall:.1f} s wall), {sum(1 for b in bodies if b[0] != 'valid')} malformed; valid body {size / 1024:.1f} KiB")
+          f"({wall:.1f} s wall), {sum(1 for b in bodies if b[0] != 'valid')} malformed; valid body {size / 1024:.1f} KiB; "
+          f"{args.patients or 'a new patient each call,'} {'distinct patients' if args.patients else ''}".rstrip(" ,"))
     for (kind, status), n in sorted(statuses.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
         print(f"  {kind:9s} {status if status is not None else 'no answer'}: {n}")
     print(f"  valid calls, HTTP + JWT:   p50 {percentile(valid_ms, 50):6.1f} ms   p99 {percentile(valid_ms, 99):6.1f} ms"

@@ -72,6 +72,9 @@ class FeedbackStore:
         with self._lock:
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
+                # A commit then waits for no disk flush (30-120 ms on a busy disk, inside the EHR's call): the
+                # log survives a crash of the service; a power loss may take its last commits.
+                self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
 

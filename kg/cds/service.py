@@ -79,7 +79,10 @@ class HookService:
 
     @classmethod
     def create(cls, settings: Settings) -> "HookService":
+        from kg.input.fhir.records import load_r4_models
+
         engine = Engine(backend=settings.backend)
+        load_r4_models()
         check_thresholds(settings.thresholds, engine.knowledge)  # a bad set is a usage error at start, not a 500 per call
         return cls(settings, engine, FeedbackStore(settings.database), procedure_codings(), Batcher(engine))
 

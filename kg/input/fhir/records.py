@@ -69,6 +69,15 @@ def _r4_problem(text: str) -> str | None:
     return None
 
 
+def load_r4_models() -> None:
+    """Import the R4 models of the resource types the mapping reads, ahead of the first record (a
+    service calls this at start, so that its first calls do not wait a quarter of a second for them)."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    for kind in sorted(MAPPED):
+        get_fhir_model_class(kind)
+
+
 @cache
 def _is_resource_type(kind: str) -> bool:
     from fhir.resources.R4B import get_fhir_model_class
