@@ -7,6 +7,7 @@ means the FHIR server of the EHR failed (502) or a bug of ours (500); never an a
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -45,6 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     service = HookService.create(settings)
     verifier = Verifier(settings)
+    # Hook calls answered at once; the others wait here, not in worker threads: the work holds Python's
+    # GIL, so more calls at once only make each slower, and under overload the threads thrash.
+    answering = asyncio.Semaphore(settings.concurrent_calls)
     if not settings.verify_jwt:
         log.warning("JWT verification is OFF: any caller is trusted. For development only, never with real patients.")
 
@@ -127,10 +131,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service_of(service_id)
         authenticate(request)
         hook_request = await body(request, HookRequest)
-        try:
-            answer = await run_in_threadpool(service.answer, service_id, hook_request)
-        except RequestRefused as exc:
-            raise _Refused(exc.status, str(exc)) from None
+        async with answering:
+            if await request.is_disconnected():  # the EHR gave up while the call waited its turn
+                return JSONResponse({"error": {"status": 499, "message": "the caller went away"}}, status_code=499)
+            try:
+                answer = await run_in_threadpool(service.answer, service_id, hook_request)
+            except RequestRefused as exc:
+                raise _Refused(exc.status, str(exc)) from None
         return JSONResponse(answer.model_dump(exclude_none=True))
 
     @app.post("/cds-services/{service_id}/feedback")

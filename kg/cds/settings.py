@@ -29,8 +29,11 @@ class Settings:
     extension_system_actions: bool = False  # also put systemActions in `extension` (2019 PAMA material)
     cors_origins: tuple[str, ...] = ("*",)
     backend: str = "oxigraph"
+    concurrent_calls: int = 2  # hook calls evaluated at once (see kg.cds.app)
 
     def __post_init__(self):
+        if self.concurrent_calls < 1:
+            raise UsageError(f"concurrent calls must be at least 1, not {self.concurrent_calls}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise UsageError(f"public URL {self.public_url!r} must start with http:// or https://")
         for issuer, jwks in self.issuers.items():
