@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +22,7 @@ from kg.cds.app import create_app
 from kg.cds.models import Card, FeedbackRequest, HookResponse, OrderContext
 from kg.cds.prefetch import PREFETCH
 from kg.cds.settings import Settings
+from kg.errors import UsageError
 from locations import FIXTURES
 
 DATA = Path(__file__).parent / "data" / "cds"
@@ -531,3 +533,21 @@ def test_summary_limit_is_part_of_the_card_model():
     with pytest.raises(ValueError):
         Card.model_validate({"summary": "x" * 140, "indicator": "info", "source": {"label": "s"}})
 
+
+
+@needs_fhir_reader
+def test_calls_beyond_the_concurrency_limit_wait_their_turn_and_get_the_same_answers(tmp_path):
+    settings = Settings(verify_jwt=False, database=tmp_path / "log.sqlite3", concurrent_calls=1)
+    with Uvicorn(create_app(settings)) as server:
+        alone = post(server, "/cds-services/order-select", hook_request("us-axilla", "mri-breast")).json()
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            together = list(pool.map(lambda _: post(server, "/cds-services/order-select",
+                                                    hook_request("us-axilla", "mri-breast")), range(6)))
+    assert [r.status_code for r in together] == [200] * 6
+    seen = [[(c["indicator"], c["summary"]) for c in r.json()["cards"]] for r in together]
+    assert seen == [[(c["indicator"], c["summary"]) for c in alone["cards"]]] * 6
+
+
+def test_a_concurrency_limit_below_one_is_a_usage_error():
+    with pytest.raises(UsageError, match="concurrent calls"):
+        Settings(concurrent_calls=0)
