@@ -41,6 +41,13 @@ class Batcher:
     def close(self) -> None:
         self._waiting.put(None)
         self._thread.join()
+        while True:  # calls that came in as it closed are refused, never left waiting
+            try:
+                item = self._waiting.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[1].set_exception(RuntimeError("the batcher is closed"))
 
     def _answer(self) -> None:
         while True:
