@@ -99,3 +99,37 @@ def test_bulk_fhir_export_every_patient_once(cli, tmp_path):
     errors = (tmp_path / "errors.jsonl").read_text().splitlines()
     assert sorted(r["id"] for r in rows) == sorted(ids) and not errors
     assert sorted(r["source"] for r in rows) == sorted(f"Patient/{i}" for i in ids)
+
+
+def _small_export(folder):
+    folder.mkdir()
+    (folder / "Patient.000.ndjson").write_text(
+        "".join(json.dumps({"resourceType": "Patient", "id": f"p{i}", "gender": "female", "birthDate": f"197{i}-01-01"}) + "\n"
+                for i in range(2)))
+    (folder / "Observation.000.ndjson").write_text("".join(json.dumps(
+        {"resourceType": "Observation", "id": f"o{i}", "status": "final", "code": {"text": "Body weight"},
+         "subject": {"reference": f"Patient/p{i}"}, "effectiveDateTime": f"2026-01-0{i + 1}",
+         "valueQuantity": {"value": 60 + i, "unit": "kg"}}) + "\n" for i in range(2)))
+    return folder
+
+
+def test_a_bulk_export_is_listed_by_where_each_patient_lines_are_and_read_in_the_worker(tmp_path):
+    from kg.cohort.inputs import items, read
+
+    listed = list(items([str(_small_export(tmp_path / "export"))]))
+    assert [(i.kind, i.id) for i in listed] == [("fhir-lines", "p0"), ("fhir-lines", "p1")]
+    [(_, data)] = read(listed[1])
+    assert data.patients == ["urn:acr-kg:fhir-patient:p1/patient"]
+    assert {q.object.value for q in data.quads if q.predicate.value.endswith("birthDate")} == {"1971-01-01"}
+
+
+def test_a_bulk_file_changed_after_listing_is_an_error_naming_it(tmp_path):
+    from kg.cohort.inputs import items, read
+    from kg.errors import InputError
+
+    export = _small_export(tmp_path / "export")
+    listed = list(items([str(export)]))
+    (export / "Observation.000.ndjson").write_text("{}\n")
+    with pytest.raises(InputError, match="changed after the export was listed") as caught:
+        read(listed[1])
+    assert caught.value.source.endswith("Observation.000.ndjson")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,8 @@ PATIENT_SUFFIXES = {".ttl", ".turtle", ".jsonld", ".json", ".nt"}
 
 @dataclass(frozen=True)
 class Item:
-    """One input: ``kind`` is "file", "line" or "fhir-patient"; ``payload`` what the worker needs."""
+    """One input: ``kind`` is "file", "line", "fhir-patient" (resources) or "fhir-lines" (where a patient's
+    resources are in an export's files); ``payload`` what the worker needs."""
 
     source: str
     kind: str
@@ -62,18 +64,25 @@ def patient_files(folder: Path) -> list[Path]:
 
 
 def _bulk(files: list[Path]) -> Iterator[Item]:
-    """A Bulk Data export: the resources grouped by the patient they belong to (``Patient/<id>``)."""
-    by_patient: dict[str, list] = {}
-    for file in bulk_files(files):
-        with file.open("rb") as stream:
+    """A Bulk Data export: the resources grouped by the patient they belong to (``Patient/<id>``).
+
+    A first pass reads each line to find its patient and keeps only where the line is (file, byte offset,
+    length): an export of 10,000 patients is gigabytes of JSON, and held as Python objects it would not fit
+    in memory. The worker that evaluates a patient reads its lines again (``read``)."""
+    names = tuple(str(file) for file in bulk_files(files))
+    by_patient: dict[str, array] = {}
+    for index, name in enumerate(names):
+        with open(name, "rb") as stream:
+            offset = 0
             for number, line in enumerate(stream, start=1):
-                found = bulk_line(str(file), number, line)
+                found = bulk_line(name, number, line)
                 if isinstance(found, Item):
                     yield found
                 elif found is not None:
-                    by_patient.setdefault(found[0], []).append(found[1])
-    for patient, resources in by_patient.items():
-        yield bulk_item(patient, resources)
+                    by_patient.setdefault(found[0], array("q")).extend((index, offset, len(line)))
+                offset += len(line)
+    for patient, places in by_patient.items():
+        yield Item(f"Patient/{patient}", "fhir-lines", (names, places), patient)
 
 
 def bulk_files(files: list[Path]) -> list[Path]:
@@ -137,6 +146,8 @@ def read(item: Item) -> list[tuple[str | None, PatientData]]:
         return [(None, parse_patient(data, item.source))]
     if item.kind == "fhir-patient":
         return _fhir_resources(item.payload, item.source, item.id)
+    if item.kind == "fhir-lines":
+        return _fhir_resources(_lines_at(*item.payload), item.source, item.id)
     try:
         record = json.loads(item.payload)
     except ValueError as exc:
@@ -152,6 +163,29 @@ def read(item: Item) -> list[tuple[str | None, PatientData]]:
             data.source = item.source
             return [(str(record["id"]) if record.get("id") is not None else None, data)]
     raise InputError('a line needs "turtle" or "jsonld" (a patient graph), or a FHIR "resourceType"', item.source)
+
+
+def _lines_at(names: tuple[str, ...], places: array) -> list[dict]:
+    """The resources at these places of an export's files (see ``_bulk``), in the export's order."""
+    resources, streams = [], {}
+    try:
+        for at in range(0, len(places), 3):
+            index, offset, length = places[at:at + 3]
+            if index not in streams:
+                streams[index] = open(names[index], "rb")
+            streams[index].seek(offset)
+            line = streams[index].read(length)
+            try:
+                resources.append(json.loads(line))
+            except ValueError:
+                raise InputError(f"the line at byte {offset} is no longer a FHIR resource: the file changed after "
+                                 "the export was listed", names[index]) from None
+    except OSError as exc:
+        raise InputError(f"cannot read the export: {exc.strerror or exc}", getattr(exc, "filename", None)) from None
+    finally:
+        for stream in streams.values():
+            stream.close()
+    return resources
 
 
 def _fhir_reader():
