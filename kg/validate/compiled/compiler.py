@@ -25,6 +25,7 @@ _CLASSES = (RDFS.Class, OWL.Class)
 # Oxigraph's planning time grows with the square of a UNION's width (64 branches: 2 ms; 136: 10 ms,
 # before any data is read), so the branches go out as several queries of a few branches each.
 BRANCHES_PER_QUERY = 4
+WRITTEN_KEPT = 1024  # predicate sets whose queries are kept (CompiledShapes.queries)
 
 
 class UnsupportedShape(AcrKgError):
@@ -128,13 +129,22 @@ class CompiledShapes:
     patterns: list[Pattern]
     branches: list[Branch]
     head: str  # prefixes and SELECT clause shared by every query
+    # the queries written for each set of predicates seen: patients mostly repeat a few sets
+    _written: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def queries(self, predicates: set[str] | None = None) -> list[str]:
         """The SELECT queries, a few branches each, leaving out branches (and rows of their tables) that
         cannot find anything in data with only these ``predicates`` (None: keep everything)."""
-        kept = [text for pattern in self.patterns if (text := pattern.written(predicates)) is not None]
-        return [f"{self.head} WHERE {{\n" + "\n  UNION\n".join(kept[start:start + BRANCHES_PER_QUERY]) + "\n}"
-                for start in range(0, len(kept), BRANCHES_PER_QUERY)]
+        key = None if predicates is None else frozenset(predicates)
+        found = self._written.get(key)
+        if found is None:
+            kept = [text for pattern in self.patterns if (text := pattern.written(predicates)) is not None]
+            found = [f"{self.head} WHERE {{\n" + "\n  UNION\n".join(kept[start:start + BRANCHES_PER_QUERY]) + "\n}"
+                     for start in range(0, len(kept), BRANCHES_PER_QUERY)]
+            if len(self._written) >= WRITTEN_KEPT:
+                self._written.clear()  # a bound on memory; rebuilding the texts costs a fraction of a millisecond
+            self._written[key] = found
+        return list(found)
 
     def run(self, store: ox.Store) -> list[ShapeResult]:
         """Validate the data in ``store``: every violated constraint, at every focus node and value."""
