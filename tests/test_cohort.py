@@ -86,6 +86,18 @@ def test_resume_skips_written_chunks(folder, tmp_path):
     assert (tmp_path / "answers.jsonl").read_bytes() == first
 
 
+@pytest.mark.parametrize("inputs, workers, largest", [(10_000, 2, 2_000), (100_000, 2, 2_000), (4_001, 2, 2_000),
+                                                     (7, 2, 2_000), (1, 2, 2_000), (130, 1, 64), (130, 3, 64)])
+def test_chunks_are_even_and_a_multiple_of_the_workers(inputs, workers, largest):
+    from kg.cohort import _chunk_size
+
+    size = _chunk_size(inputs, workers, largest)
+    count = -(-inputs // size)
+    assert size <= largest
+    assert count % workers == 0 or count < workers  # else one worker evaluates a chunk more while the other waits
+    assert inputs - (count - 1) * size >= size - count  # the last chunk is not much smaller than the others
+
+
 def test_bulk_fhir_export_every_patient_once(cli, tmp_path):
     from locations import FIXTURES
 

@@ -52,8 +52,7 @@ def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine:
     chunks = out / "chunks"
     start = time.perf_counter()
     inputs = list(list_items(sources))
-    # every worker gets a chunk, however small the population (the size is in the manifest, for --resume)
-    chunk_size = max(1, min(chunk_size, -(-len(inputs) // max(workers, 1))))
+    chunk_size = _chunk_size(len(inputs), workers, chunk_size)  # in the manifest, for --resume
     manifest = {"sources": [s if s == "-" else str(Path(s).resolve()) for s in sources], "inputs": len(inputs),
                 "chunk_size": chunk_size, "now": now.isoformat() if now else None, "thresholds": thresholds,
                 "formats": sorted(formats)}
@@ -83,6 +82,15 @@ def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine:
     if total.get("inputs", 0) != len(inputs):
         raise AssertionError(f"the chunks account for {total.get('inputs', 0)} of {len(inputs)} inputs")
     return total
+
+
+def _chunk_size(inputs: int, workers: int, largest: int) -> int:
+    """Chunks of at most ``largest`` inputs, as even as they can be, and as many as a multiple of the workers:
+    with 5 chunks for 2 workers, one worker would evaluate 3 while the other waits after 2."""
+    count = max(1, -(-inputs // max(largest, 1)))
+    if workers > 1:
+        count = -(-count // workers) * workers
+    return max(1, -(-inputs // count))
 
 
 def _prepare(chunks: Path, manifest: dict, resume: bool) -> None:
