@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +17,12 @@ from referencing import Registry, Resource
 
 from kg.cli import VERBS, main
 from kg.errors import AcrKgError
-from kg.input import read_patient
+from kg.input import parse_patient, read_patient
+from kg.output import answer_line
 from kg.output.schemas import schema
+from kg.recommend import Request
+from kg.recommend.signatures import SharedExplanations
+from kg.synthetic import case_turtle, cohort_case
 from locations import EXAMPLES_DIR
 
 INVALID = EXAMPLES_DIR / "invalid"
@@ -54,6 +59,18 @@ def test_every_recommendation_answer_validates(recommender):
         json.dumps(answer)  # JSON-ready as it is, dates included
         validator.validate(answer)
         assert answer["knowledge_base"].startswith("https://w3id.org/acr-kg/ontology/")
+
+
+def test_a_json_lines_answer_is_the_answer_as_a_dict(recommender):
+    """answer_line writes Recommendation.fields() itself (no copy): the same JSON as as_dict, decimals and
+    dates included, for answers explained alike and not."""
+    rng = random.Random(11)
+    requests = [Request(parse_patient(case_turtle(cohort_case(rng), f"https://example.org/line/{i}").encode(), f"p{i}.ttl"))
+                for i in range(60)]
+    results = SharedExplanations(recommender).evaluate(requests) + recommender.recommend_many([read_patient(p) for p in READABLE])
+    assert any(a["node_assessments"] for a in map(lambda r: r.as_dict(), results))  # decimals (cortex, in mm) are written
+    for result in results:
+        assert json.loads(answer_line(result.fields())) == result.as_dict()
 
 
 def test_a_wrong_answer_fails_the_schema(recommend_example):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kg.cohort.inputs import Item, read
 from kg.errors import AcrKgError
+from kg.output import answer_line
 from kg.recommend import Engine, Request
 from kg.store import from_oxigraph
 from kg.terms import ACR
@@ -75,7 +76,7 @@ def evaluate_items(items: list[Item], *, now: dt.date | None = None, thresholds:
     results = shared().evaluate(requests) if requests else []
     rows, answers, triples = [], [], []
     for patient_id, request, result in zip(ids, requests, results):
-        answer = result.as_dict()
+        answer = result.fields()  # read only: written by kg.output.answer_line
         rows.append(row(patient_id, answer))
         answers.append(answer)
         if with_triples and result.valid:  # the derived facts, and the order facts population queries join on
@@ -109,11 +110,6 @@ def add(total: dict, part: dict) -> dict:
     return total
 
 
-def answer_line(answer: dict) -> str:
-    """One line of answers.jsonl."""
-    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
-
-
 def error_line(error: dict) -> str:
     """One line of errors.jsonl."""
     return json.dumps(error, ensure_ascii=False)
@@ -134,7 +130,7 @@ def run_chunk(task: tuple) -> dict:
                                                     with_triples="turtle" in formats)
     stem = folder / f"part-{index:05d}"
     write_parquet(stem.with_suffix(".parquet"), rows)
-    write_atomically(stem.with_suffix(".answers.jsonl"), b"".join(answer_line(a).encode() + b"\n" for a in answers))
+    write_atomically(stem.with_suffix(".answers.jsonl"), b"".join(answer_line(a) + b"\n" for a in answers))
     write_atomically(stem.with_suffix(".errors.jsonl"), b"".join(error_line(e).encode() + b"\n" for e in errors))
     if "turtle" in formats:
         from kg.output import triples_turtle

@@ -24,7 +24,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kg.cohort.chunks import SCHEMA_FIELDS, add, answer_line, error_line, evaluate_items, summarize, write_atomically
+from kg.cohort.chunks import SCHEMA_FIELDS, add, error_line, evaluate_items, summarize, write_atomically
+from kg.output import answer_line
 from kg.cohort.inputs import Item, bulk_files, bulk_item, bulk_line, line_item, patient_files
 from kg.errors import UsageError
 
@@ -140,7 +141,7 @@ def _evaluate(partition, now: dt.date | None, thresholds: str, with_triples: boo
         rows, answers, errors, triples = evaluate_items(batch, now=now, thresholds=thresholds, with_triples=with_triples)
         count += len(batch)
         for row, answer in zip(rows, answers):
-            yield (RESULT, *[row[name] for name, _ in SCHEMA_FIELDS], answer_line(answer))
+            yield (RESULT, *[row[name] for name, _ in SCHEMA_FIELDS], answer_line(answer).decode())
         for error in errors:
             yield (ERROR, *empty, error_line(error))
         if triples:

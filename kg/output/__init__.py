@@ -1,11 +1,11 @@
 """Output: every writer of the toolkit, chosen by format name from one dispatch table per kind of answer,
 so the CLI never branches on formats."""
-from kg.output.data import (recommendations_json, recommendations_jsonl, recommendations_turtle, to_json,
+from kg.output.data import (answer_line, recommendations_json, recommendations_jsonl, recommendations_turtle, to_json,
                             validations_json, validations_turtle)
 from kg.output.rows import ROWS_WRITERS, triples_turtle
 from kg.output.text import recommendations_text, validation_text, validations_text
 
-__all__ = ["RECOMMENDATION_WRITERS", "ROWS_WRITERS", "STREAMING", "TRIPLES_WRITERS", "VALIDATION_WRITERS", "to_json", "validation_text",
+__all__ = ["RECOMMENDATION_WRITERS", "answer_line", "ROWS_WRITERS", "STREAMING", "TRIPLES_WRITERS", "VALIDATION_WRITERS", "to_json", "validation_text",
            "triples_turtle"]
 
 # `acr-kg validate`: the validation of each patient given (a FHIR record may hold several).

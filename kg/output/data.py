@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from decimal import Decimal
+
+import orjson
 
 from kg.output.rows import triples_turtle
 from kg.recommend import Recommendation
@@ -31,7 +34,19 @@ def recommendations_json(recs: list[Recommendation]) -> str:
 
 
 def recommendation_jsonl(rec: Recommendation) -> str:
-    return json.dumps(rec.as_dict(), ensure_ascii=False, separators=(",", ":")) + "\n"
+    return answer_line(rec.fields()).decode() + "\n"
+
+
+def answer_line(fields: dict) -> bytes:
+    """One answer as a line of JSON Lines (no newline), from ``Recommendation.fields()``: orjson writes
+    dates as ISO text itself, and writes the shared values without the copy ``as_dict`` makes."""
+    return orjson.dumps(fields, default=_decimal)
+
+
+def _decimal(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
 def recommendations_jsonl(recs: Iterable[Recommendation]) -> str:

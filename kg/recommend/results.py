@@ -83,11 +83,17 @@ class Recommendation:
         return self.evaluation.thresholds
 
     def as_dict(self) -> dict:
-        """The answer as JSON-ready values (see kg/output/schemas/recommendation.schema.json)."""
+        """The answer as JSON-ready values (see kg/output/schemas/recommendation.schema.json): a copy of
+        its own, which the caller may change."""
+        return json_safe(self.fields())
+
+    def fields(self) -> dict:
+        """The answer's fields as they are, for writers: dates and decimals not yet converted, and values
+        that answers explained alike share (kg.recommend.signatures), so read them, never change them."""
         answer = validation_dict(self.validation, self.source, self.evaluation, self.knowledge_base, self.notes)
         answer["schema"] = RECOMMENDATION_SCHEMA
         answer["patient"] = self.patient
-        return json_safe(answer | {
+        return answer | {
             "applicable": self.applicable,
             "not_applicable": self.not_applicable,
             "conflicts": self.conflicts,
@@ -98,4 +104,4 @@ class Recommendation:
             "would_apply_if": self.would_apply_if,
             "not_evaluated": self.not_evaluated,
             "record_sources": self.record_sources,
-        })
+        }
