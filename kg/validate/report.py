@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pyoxigraph as ox
 import rdflib
@@ -61,9 +62,14 @@ def _path_text(path) -> str | None:
 
 
 def issue(severity, message, focus, path, value, shape) -> Issue:
-    pitfall = shapes_graph().value(shape, RDFS.seeAlso) if shape is not None else None
     return Issue(severity=_SEVERITY.get(severity, "violation"), message=message, focus=text(focus),
-                 path=_path_text(path), value=text(value), pitfall=text(pitfall))
+                 path=_path_text(path), value=text(value), pitfall=_pitfall(shape))
+
+
+@lru_cache(maxsize=None)
+def _pitfall(shape) -> str | None:
+    """The pitfall a shape documents (rdfs:seeAlso), looked up once per shape."""
+    return text(shapes_graph().value(shape, RDFS.seeAlso)) if shape is not None else None
 
 
 def compiled_result(found: list[ShapeResult]) -> ValidationResult:
