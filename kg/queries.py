@@ -19,6 +19,7 @@ from pathlib import Path
 from kg.errors import UsageError
 from kg.resources import queries_dir
 from kg.store import IRI, Value, to_oxigraph
+from kg.terms import expand
 
 INTERNAL = "internal"
 
@@ -28,7 +29,7 @@ _PREFIX = re.compile(r"^\s*PREFIX\s+(\w*):\s*<([^>]*)>", re.IGNORECASE | re.MULT
 
 # How a --param KEY=VALUE string becomes a typed value, per declared parameter type.
 _PARSERS = {
-    "iri": IRI,
+    "iri": lambda text: IRI(expand(text)),  # a CURIE of our prefixes, as `map` takes them, or a full IRI
     "string": str,
     "date": dt.date.fromisoformat,
     "integer": int,

@@ -39,5 +39,13 @@ def curie(iri: str | None, prefixes: dict[str, str] = PREFIXES) -> str:
     return iri
 
 
+def expand(text: str, prefixes: dict[str, str] = PREFIXES) -> str:
+    """The IRI of a CURIE with one of our prefixes (``acrkb:proc-us-axilla``); any other text as it is."""
+    prefix, sep, local = text.partition(":")
+    if sep and prefix in prefixes and not local.startswith("//"):
+        return prefixes[prefix] + local
+    return text
+
+
 def sparql_prefixes(prefixes: dict[str, str] = PREFIXES) -> str:
     return "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in prefixes.items())

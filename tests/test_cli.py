@@ -154,10 +154,47 @@ def test_query_verb_with_a_parameter(cli):
     (("query", "derive-case", "--param", "now=2026-01-01"), "has no parameter now"),
     (("query", "derive-case", "--format", "csv"), "use --format turtle"),
     (("query", "topic-ratings", "--param", "topic=235", "--format", "turtle"), "is a SELECT query"),
+    (("query", "topic-ratings", "--param", "topic=235", "--param", "topic=286"), "topic is given twice"),
+    (("query", "sources", "--thresholds", "bogus"), "unknown threshold set 'bogus'"),
+    (("query", "sources", "--patient", EXAMPLES_DIR / "seed-patient.ttl", "--data", EXAMPLES_DIR / "seed-patient.ttl"),
+     "not both"),
 ])
 def test_query_usage_errors_exit_2(cli, args, message):
     result = cli(*args)
     assert result.exit_code == 2 and message in result.stderr
+
+
+def test_an_iri_parameter_takes_a_curie_of_our_prefixes(cli):
+    curie = cli("query", "indications", "--param", "procedure=acrkb:proc-us-axilla", "--format", "json")
+    full = cli("query", "indications", "--param", "procedure=https://w3id.org/acr-kg/kb/proc-us-axilla", "--format", "json")
+    assert curie.exit_code == full.exit_code == 0
+    assert json.loads(curie.stdout)["rows"] == json.loads(full.stdout)["rows"] != []
+
+
+def test_a_broken_knowledge_base_file_is_an_input_error_naming_it(cli, tmp_path):
+    (tmp_path / "kb.ttl").write_text("@prefix ex: <http://example.org/> .\nex:a ex:b ex:c .\nex:d ex:e\n")
+    result = cli("query", "sources", "--kb-dir", tmp_path)
+    assert result.exit_code == 2 and f"{tmp_path / 'kb.ttl'}:4: not readable as Turtle" in result.stderr
+
+
+def test_population_queries_run_over_a_cohorts_results(cli, tmp_path):
+    """cohort --format turtle, then the two named population queries over results.ttl (--data)."""
+    from kg.cohort import run_cohort
+
+    folder = tmp_path / "patients"
+    folder.mkdir()
+    for name in ("seed-patient.ttl", "order-mri-breast.ttl", "after-therapy-normal-us.ttl", "node-negative-after-therapy.ttl"):
+        (folder / name).write_bytes((EXAMPLES_DIR / name).read_bytes())
+    run_cohort([str(folder)], out=tmp_path / "out", formats=("parquet", "turtle"), progress=False)
+    results = tmp_path / "out" / "results.ttl"
+    not_appropriate = cli("query", "cohort/order-not-appropriate", "--data", results, "--format", "json")
+    due = cli("query", "cohort/due-without-order", "--data", results, "--format", "json")
+    assert not_appropriate.exit_code == due.exit_code == 0
+    rows = json.loads(not_appropriate.stdout)["rows"]
+    assert {r["patient"].rsplit("/", 2)[-2] for r in rows} == {"order-mri"}
+    assert {r["procedure"] for r in rows} == {"https://w3id.org/acr-kg/kb/proc-mri-breast-wo-w"}
+    # the seed and after-normal ask the axilla question without naming a procedure: due, none ordered
+    assert {r["patient"].rsplit("/", 2)[-2] for r in json.loads(due.stdout)["rows"]} == {"seed", "after-normal"}
 
 
 def test_query_refuses_an_invalid_patient(cli):

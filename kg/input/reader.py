@@ -101,8 +101,30 @@ def read_patients(source: str | Path, input_format: str | None = None, *, now: d
 def parse_patient(data: bytes, name: str = "<input>", input_format: str | None = None) -> PatientData:
     if input_format == "fhir":
         raise InputError("FHIR input holds one or more patients: read it with read_patients or kg.input.fhir", name)
+    quads = _parse_rdf(data, name, input_format)
+    if not quads:
+        raise InputError("the input holds no triples", name)
+    quads, warnings = normalize_codes(quads)
+    return PatientData(name, quads, warnings)
+
+
+def read_graph(source: str | Path, input_format: str | None = None) -> list:
+    """The triples of an RDF file that is not a patient graph (a cohort's results.ttl, say), read with
+    the same care as patient input (no network, no named graphs) but neither validated nor coded."""
+    name = str(source)
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", name) from None
+    return _parse_rdf(data, name, input_format)
+
+
+def _parse_rdf(data: bytes, name: str, input_format: str | None) -> list:
+    """The quads of RDF input, refusing what could reach the network or that we cannot hold."""
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as some editors write, says nothing
     fmt = _guess_format(name, data, input_format)
+    if fmt == "fhir":
+        raise InputError("FHIR input is read with read_patients or kg.input.fhir, not as RDF", name)
     if fmt == "json-ld":
         _check_json_depth(data, name)
     base = Path(name).resolve().as_uri() if name not in ("<stdin>", "<input>") else "urn:acr-kg:input:"
@@ -123,13 +145,10 @@ def parse_patient(data: bytes, name: str = "<input>", input_format: str | None =
         if isinstance(quad.object, ox.Triple) or isinstance(quad.subject, ox.Triple):
             raise InputError(f"RDF 1.2 triple terms are not part of a patient graph (on {quad.predicate.value}); "
                              "state the facts as plain triples", name)
-    if not quads:
-        raise InputError("the input holds no triples", name)
     default = [q for q in quads if isinstance(q.graph_name, ox.DefaultGraph)]
     if len(default) != len(quads):
         raise InputError("named graphs are not supported in patient input: put the patient in the default graph", name)
-    quads, warnings = normalize_codes(quads)
-    return PatientData(name, quads, warnings)
+    return quads
 
 
 _DATE = re.compile(r"^\s*(\d{4})-(\d{2})-(\d{2})(?:Z|[+-]\d{2}:\d{2})?\s*$")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
+from kg.errors import InputError
 from kg.resources import ontology_files
 from kg.store.base import Rows
 from kg.store.terms import bind, from_oxigraph, to_oxigraph
@@ -22,7 +23,11 @@ def knowledge_base_nquads(files: tuple[Path, ...] | None = None) -> bytes:
     """The knowledge base (the project's files, or the given ones), parsed once and kept as N-Quads."""
     store = ox.Store()
     for path in files or ontology_files():
-        store.load(path=str(path), format=ox.RdfFormat.TURTLE, base_iri=Path(path).absolute().as_uri())
+        try:
+            store.load(path=str(path), format=ox.RdfFormat.TURTLE, base_iri=Path(path).absolute().as_uri())
+        except (SyntaxError, OSError) as exc:  # a knowledge base given with --kb-dir, say
+            raise InputError(f"not readable as Turtle: {getattr(exc, 'msg', None) or exc}", str(path),
+                             getattr(exc, "lineno", None)) from None
     return store.dump(format=ox.RdfFormat.N_QUADS)
 
 
