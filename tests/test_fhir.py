@@ -216,3 +216,26 @@ def test_cli_reads_fhir_by_content_and_takes_order():
     answer = json.loads(run.stdout)
     answer = answer[0] if isinstance(answer, list) else answer
     assert answer["order"]["procedure"] == "https://w3id.org/acr-kg/kb/proc-us-axilla"
+
+
+def test_a_bundle_whose_resource_type_comes_late_is_read_as_fhir(tmp_path):
+    """FHIR is told from JSON-LD by content. Written with sorted keys, a Bundle puts its entries before its
+    resourceType and each resource its extensions before its own: past the first 4 KB, such a record was read
+    as JSON-LD holding no triples."""
+    from kg.input.fhir.records import looks_like_fhir
+    from locations import ROOT
+
+    prefetch = json.loads((ROOT / "tests" / "data" / "cds" / "seed-patient-prefetch.json").read_text())["prefetch"]
+    entries = [entry for value in prefetch.values() if value
+               for entry in (value.get("entry", []) if value["resourceType"] == "Bundle" else [{"resource": value}])]
+    entries.sort(key=lambda entry: entry["resource"]["resourceType"] != "Patient")
+    entries[0]["resource"]["extension"] = [{"url": f"https://example.org/fhir/note-{i}", "valueString": "x" * 80}
+                                           for i in range(60)]
+    late, early = tmp_path / "late.json", tmp_path / "early.json"
+    late.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}, sort_keys=True))
+    early.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}))
+    assert late.read_bytes().find(b'"resourceType"') > 4096 and looks_like_fhir(late.read_bytes())
+    assert not looks_like_fhir(json.dumps({"@graph": [{"a": "x" * 5000}], "@context": {}}).encode())
+    now = dt.date(2026, 11, 20)
+    read_late, read_early = (read_patients(path, now=now, order=US_AXILLA)[0] for path in (late, early))
+    assert sorted(map(str, read_late.quads)) == sorted(map(str, read_early.quads)) and read_late.quads

@@ -152,7 +152,23 @@ def resources_from_ndjson(text: str, source: str) -> list[Resource]:
 
 def looks_like_fhir(data: bytes) -> bool:
     """JSON whose first object has a resourceType (one resource, a Bundle, an array of them, NDJSON)."""
-    head = data.lstrip()[:4096]
+    text = data.lstrip()
+    head = text[:4096]
     if head[:1] not in (b"{", b"["):
         return False
-    return b'"resourceType"' in head and b'"@context"' not in head
+    if b'"@context"' in head:
+        return False
+    if b'"resourceType"' in head:
+        return True
+    # JSON whose keys come in another order (a Bundle with its entries first, say): read it to decide
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        return False  # the JSON-LD reader refuses it with the reason
+    except ValueError:
+        try:
+            document = json.loads(text.split(b"\n", 1)[0])  # NDJSON: its first line
+        except (ValueError, RecursionError):
+            return False
+    first = document[0] if isinstance(document, list) and document else document
+    return isinstance(first, dict) and "resourceType" in first and "@context" not in first
