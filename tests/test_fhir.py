@@ -239,3 +239,19 @@ def test_a_bundle_whose_resource_type_comes_late_is_read_as_fhir(tmp_path):
     now = dt.date(2026, 11, 20)
     read_late, read_early = (read_patients(path, now=now, order=US_AXILLA)[0] for path in (late, early))
     assert sorted(map(str, read_late.quads)) == sorted(map(str, read_early.quads)) and read_late.quads
+
+
+_PATIENT = {"resourceType": "Patient", "id": "p"}
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"resourceType": "Bundle", "type": ["collection"], "entry": [{"resource": _PATIENT}]}, "is not an R4 bundle type"),
+    ({"resourceType": "Bundle", "type": "collection", "entry": 5}, "Bundle.entry: must be a JSON array"),
+    ({"resourceType": "MedicationOrder", "meta": [1]}, "is not a FHIR R4 resource type"),
+    ({"resourceType": "MedicationOrder", "meta": {"profile": 5}}, "is not a FHIR R4 resource type"),
+    ({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": [1], "resource": _PATIENT}]}, "fullUrl: must be a string"),
+    ({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": 5, "resource": _PATIENT}]}, "fullUrl: must be a string"),
+], ids=["type-list", "entry-number", "meta-list", "profile-number", "fullurl-list", "fullurl-number"])
+def test_malformed_bundles_are_input_errors_not_crashes(document, message):
+    with pytest.raises(InputError, match=message):
+        parse_fhir(json.dumps(document).encode(), "odd.json")

@@ -90,7 +90,9 @@ def _is_resource_type(kind: str) -> bool:
 
 
 def _profile_hint(data: dict) -> str:
-    profiles = [p for p in (data.get("meta") or {}).get("profile", []) if isinstance(p, str)]
+    meta = data.get("meta")
+    listed = meta.get("profile") if isinstance(meta, dict) else None
+    profiles = [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
     older = [p for p in profiles if any(tag in p for tag in ("DSTU2", "STU3", "/DSTU", "dstu2", "stu3"))]
     return f" (meta.profile {older[0]})" if older else ""
 
@@ -104,13 +106,19 @@ def _resource(item, where: str, source: str, full_url: str | None = None) -> Res
 
 
 def _entries(bundle: dict, where: str, source: str) -> list[Resource]:
-    if bundle.get("type") not in BUNDLE_TYPES:
-        raise InputError(f"{where}: Bundle.type {bundle.get('type')!r} is not an R4 bundle type", source)
+    kind = bundle.get("type")
+    if not isinstance(kind, str) or kind not in BUNDLE_TYPES:
+        raise InputError(f"{where}: Bundle.type {kind!r} is not an R4 bundle type", source)
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise InputError(f"{where}.entry: must be a JSON array of entries, not {type(entries).__name__}", source)
     found = []
-    for index, entry in enumerate(bundle.get("entry") or []):
+    for index, entry in enumerate(entries):
         at = f"{where}.entry[{index}]"
         if not isinstance(entry, dict):
             raise InputError(f"{at}: a Bundle entry must be a JSON object", source)
+        if not isinstance(entry.get("fullUrl", ""), str):
+            raise InputError(f"{at}.fullUrl: must be a string (a URI), not {type(entry['fullUrl']).__name__}", source)
         if "resource" not in entry:
             continue  # a transaction-response entry, or a deletion in a history
         item = entry["resource"]
