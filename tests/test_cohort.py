@@ -145,3 +145,176 @@ def test_a_bulk_file_changed_after_listing_is_an_error_naming_it(tmp_path):
     with pytest.raises(InputError, match="changed after the export was listed") as caught:
         read(listed[1])
     assert caught.value.source.endswith("Observation.000.ndjson")
+
+
+def _copies(folder, *names):
+    """A folder with copies of these examples."""
+    from locations import EXAMPLES_DIR
+
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes((EXAMPLES_DIR / name).read_bytes())
+    return folder
+
+
+def test_resume_refuses_chunks_written_for_an_edited_file(cli, tmp_path):
+    """Same paths, same number of inputs, one file edited (same size, so the size alone would not tell):
+    the chunks hold the earlier content's answers, so --resume must not use them."""
+    patients = _copies(tmp_path / "patients", "seed-patient.ttl", "order-mri-breast.ttl", "after-therapy-normal-us.ttl")
+    out = tmp_path / "out"
+    assert cli("cohort", patients, "--out", out, "--workers", "1", "--chunk-size", "1").exit_code == 0
+    (out / "chunks" / "part-00002.summary.json").unlink()  # an interrupted run: one chunk to go
+    seed = patients / "seed-patient.ttl"
+    text = seed.read_text()
+    assert "2026-" in text
+    seed.write_text(text.replace("2026-", "2025-"))
+    result = cli("cohort", patients, "--out", out, "--workers", "1", "--chunk-size", "1", "--resume")
+    assert result.exit_code == 2
+    assert "--resume" in result.stderr and "an input file was edited, added or removed" in result.stderr
+    assert not (out / "chunks" / "part-00002.summary.json").exists()  # nothing resumed
+
+
+def test_resume_refuses_stdin(cli, tmp_path):
+    line = json.dumps({"id": "seed", "turtle": _example("seed-patient.ttl")}) + "\n"
+    assert cli("cohort", "-", "--out", tmp_path, "--workers", "1", input=line).exit_code == 0
+    other = json.dumps({"id": "mri", "turtle": _example("order-mri-breast.ttl")}) + "\n"
+    result = cli("cohort", "-", "--out", tmp_path, "--workers", "1", "--resume", input=other)
+    assert result.exit_code == 2 and "--resume cannot tell whether stdin ('-')" in result.stderr
+
+
+def _example(name: str) -> str:
+    from locations import EXAMPLES_DIR
+
+    return (EXAMPLES_DIR / name).read_text()
+
+
+def _seed_fhir() -> list[dict]:
+    """The seed patient as FHIR R4 resources (the CDS prefetch of tests/data/cds) with its draft order."""
+    from locations import ROOT
+
+    data = ROOT / "tests" / "data" / "cds"
+    resources = []
+    for value in json.loads((data / "seed-patient-prefetch.json").read_text())["prefetch"].values():
+        resources += [e["resource"] for e in value["entry"]] if value["resourceType"] == "Bundle" else [value]
+    return resources + [json.loads((data / "seed-patient-draft-orders.json").read_text())["orders"]["us-axilla"]]
+
+
+def test_fhir_is_read_as_of_now_as_recommend_reads_it(recommender, tmp_path):
+    """At a --now before the therapy ends and before the order, the reader leaves the later events out;
+    the cohort's answer (from a file, a line of JSON Lines and a Bulk Data export) is the one-by-one answer."""
+    import datetime as dt
+
+    from kg.input import read_patients
+    from kg.output import answer_line
+
+    now = dt.date(2026, 6, 1)
+    resources = _seed_fhir()
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    record = tmp_path / "seed.json"
+    record.write_text(json.dumps(bundle))
+    lines = tmp_path / "seed.jsonl"
+    lines.write_text(json.dumps(bundle) + "\n")
+    export = tmp_path / "export"
+    export.mkdir()
+    for kind in {r["resourceType"] for r in resources}:
+        (export / f"{kind}.000.ndjson").write_text(
+            "".join(json.dumps(r) + "\n" for r in resources if r["resourceType"] == kind))
+    run_cohort([str(record), str(lines), str(export)], out=tmp_path / "out", now=now, progress=False)
+    cohort = [json.loads(line) for line in (tmp_path / "out" / "answers.jsonl").read_text().splitlines()]
+    [alone] = read_patients(record, now=now)
+    expected = json.loads(answer_line(recommender.evaluate([Request(alone, now)])[0].fields()))
+    assert any("left out" in w["message"] for w in expected["warnings"])
+    assert [a["source"] for a in cohort] == [str(record), f"{lines}:1", "Patient/seed"]
+    assert [{**a, "source": str(record)} for a in cohort] == [expected] * 3
+
+
+def test_a_run_without_turtle_removes_an_earlier_results_ttl(tmp_path):
+    patients = _copies(tmp_path / "patients", "seed-patient.ttl")
+    out = tmp_path / "out"
+    run_cohort([str(patients)], out=out, formats=("parquet", "turtle"), progress=False)
+    assert (out / "results.ttl").stat().st_size > 0
+    run_cohort([str(patients)], out=out, progress=False)
+    assert not (out / "results.ttl").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["answers.jsonl", "chunks", "errors.jsonl", "results.parquet",
+                                                    "summary.json"]
+
+
+def test_one_bad_fhir_input_is_one_error_and_the_run_completes(cli, tmp_path):
+    """A FHIR array (which recommend reads), a Bundle whose entry is not an object, as a file and as a
+    line of JSON Lines, beside good inputs: each bad one is one error naming it, the others are answered."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "array.json").write_text(json.dumps(_seed_fhir()))
+    broken = {"resourceType": "Bundle", "type": "collection", "entry": [1]}
+    (folder / "entry.json").write_text(json.dumps(broken))
+    (folder / "seed-patient.ttl").write_text(_example("seed-patient.ttl"))
+    lines = tmp_path / "lines.jsonl"
+    good = json.dumps({"id": "seed", "turtle": _example("seed-patient.ttl")})
+    lines.write_text(json.dumps(broken) + "\n" + good + "\n")
+    result = cli("cohort", folder, lines, "--out", tmp_path / "out", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(tmp_path / "out" / "results.parquet").to_pylist()
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert sorted(r["source"] for r in rows) == sorted([str(folder / "array.json"), str(folder / "seed-patient.ttl"),
+                                                        f"{lines}:2"])
+    assert [(e["source"], e["error"]) for e in errors] == [
+        (str(folder / "entry.json"), f"{folder / 'entry.json'}: Bundle.entry[0]: a Bundle entry must be a JSON object"),
+        (f"{lines}:1", f"{lines}:1: Bundle.entry[0]: a Bundle entry must be a JSON object")]
+
+
+def test_a_bad_graph_in_a_jsonl_file_is_named_by_file_and_line(tmp_path):
+    lines = tmp_path / "graphs.jsonl"
+    lines.write_text(json.dumps({"id": "seed", "turtle": _example("seed-patient.ttl")}) + "\n\n"
+                     + json.dumps({"id": "bad", "turtle": "<a> <b> "}) + "\n"
+                     + json.dumps({"id": "bad-ld", "jsonld": {"@id": 5}}) + "\n")
+    run_cohort([str(lines)], out=tmp_path / "out", progress=False)
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert [e["source"] for e in errors] == [f"{lines}:3", f"{lines}:4"]
+    assert errors[0]["error"].startswith(f"{lines}:3: in its turtle text: not valid turtle: ")
+    assert errors[1]["error"].startswith(f"{lines}:4: in its jsonld text: not valid json-ld: ")
+    assert not any("<stdin>" in e["error"] for e in errors)
+
+
+def test_a_missing_source_is_an_input_error(cli, tmp_path):
+    result = cli("cohort", tmp_path / "x.ndjson", "--out", tmp_path / "out")
+    assert result.exit_code == 2 and f"error: {tmp_path / 'x.ndjson'}: no such file or folder" in result.stderr
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize("where", ["under a file", "/proc/x"])
+def test_an_out_that_cannot_be_written_is_a_usage_error(cli, tmp_path, where):
+    from pathlib import Path
+
+    if where == "/proc/x" and not Path("/proc").is_dir():
+        pytest.skip("no /proc on this system")
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "out" if where == "under a file" else Path(where)
+    patients = _copies(tmp_path / "patients", "seed-patient.ttl")
+    result = cli("cohort", patients, "--out", out, "--workers", "1")
+    assert result.exit_code == 2 and f"error: --out {out}: cannot write" in result.stderr, result.stderr
+
+
+def test_the_cohort_runner_never_imports_the_command_line():
+    """kg/cohort is a lower room than kg/cli; the spark-submit entry is kg/cli/cohort.py."""
+    import ast
+
+    from locations import ROOT
+
+    for path in sorted((ROOT / "kg" / "cohort").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not [n for n in names if n == "kg.cli" or n.startswith("kg.cli.")], path
+
+
+def test_the_spark_submit_file_takes_the_arguments_of_cohort(tmp_path):
+    """spark-submit runs a file; the cohort command's file runs `acr-kg cohort ... --engine spark`, with its
+    exit codes (a missing source is refused before any Spark session starts)."""
+    import subprocess
+    import sys
+
+    from locations import ROOT
+
+    result = subprocess.run([sys.executable, str(ROOT / "kg" / "cli" / "cohort.py"), str(tmp_path / "x.ndjson"),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "x.ndjson: no such file or folder" in result.stderr, result.stderr

@@ -76,7 +76,9 @@ def test_spark_equals_single_machine(spark, sources, tmp_path):
 
 
 def test_cli_engine_spark(spark, sources, cli, tmp_path):
+    (tmp_path / "results.ttl").mkdir()  # an earlier run's, with --format turtle: not this cohort's facts
     result = cli("cohort", sources[0], "--out", tmp_path, "--engine", "spark", "--workers", "2")
     assert result.exit_code == 0, result.output
+    assert not (tmp_path / "results.ttl").exists()
     assert "inputs: 62  patients: 60" in result.output
     assert json.loads((tmp_path / "summary.json").read_text())["engine"] == "spark"

@@ -1,7 +1,12 @@
-"""acr-kg cohort SOURCE... --out DIR: every patient of a population, with a summary."""
+"""acr-kg cohort SOURCE... --out DIR: every patient of a population, with a summary.
+
+This file is also what spark-submit runs (it takes a file, not a command): ``spark-submit ... kg/cli/cohort.py
+SOURCE... --out DIR`` is ``acr-kg cohort SOURCE... --out DIR --engine spark``.
+"""
 from __future__ import annotations
 
 import os
+import sys
 
 import click
 
@@ -18,7 +23,9 @@ from kg.cli.options import now_option, thresholds_option
 @click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
               help="local: worker processes on this machine; spark: Apache Spark (local mode with --workers cores, "
                    "or the cluster of spark-submit; needs the spark extra). Spark writes folders of part files.")
-@click.option("--resume", is_flag=True, help="Skip the chunks a previous run over the same inputs wrote.")
+@click.option("--resume", is_flag=True,
+              help="Skip the chunks a previous run over the same inputs wrote; refused when a file changed "
+                   "(path, size or modification time), an option differs, or a source is stdin.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None, help="Inputs per chunk (default 2,000).")
 @now_option
 @thresholds_option
@@ -48,3 +55,15 @@ def summary_text(summary: dict) -> str:
         lines += [f"  {count:>8}  {name}" for name, count in counts.items()]
     lines.append(f"no variant applies: {summary.get('no_variant', 0)}")
     return "\n".join(lines) + "\n"
+
+
+def spark_submit(argv: list[str]) -> None:
+    """The entry of spark-submit: the arguments of ``acr-kg cohort``, on Spark, through the command group
+    so that errors become the same messages and exit codes."""
+    from kg.cli import main
+
+    main.main(args=["cohort", *argv, "--engine", "spark"], prog_name="acr-kg", standalone_mode=True)
+
+
+if __name__ == "__main__":
+    spark_submit(sys.argv[1:])

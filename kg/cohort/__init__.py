@@ -4,7 +4,8 @@ One door: ``run_cohort``. The inputs are listed in a fixed order and cut into ch
 evaluated by a worker process with an engine of its own and
 written atomically under OUT/chunks/; the chunks are then joined into OUT/results.parquet,
 answers.jsonl, errors.jsonl (and results.ttl with the "turtle" format) and OUT/summary.json.
-Every input ends up exactly once in results or errors. ``resume`` skips the chunks already written.
+Every input ends up exactly once in results or errors. ``resume`` skips the chunks already written, when
+the manifest shows the same options and the same input files (path, size and modification time of each).
 With ``engine="spark"`` the same per-patient function runs on Apache Spark instead (kg.cohort.spark).
 
 Invalid patient data (shape violations) are results with valid = false and their violations in
@@ -20,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from kg.cohort.chunks import add, run_chunk, write_atomically
+from kg.cohort.chunks import add, remove_output, run_chunk, write_atomically, writing
+from kg.cohort.inputs import check_sources, fingerprint
 from kg.cohort.inputs import items as list_items
 from kg.errors import UsageError
 from kg.validate import check_thresholds
@@ -48,15 +50,23 @@ def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine:
         from kg.cohort.spark import run_spark
 
         return run_spark(sources, out=out, workers=workers, now=now, thresholds=thresholds, formats=formats)
+    if resume and "-" in sources:
+        raise UsageError("--resume cannot tell whether stdin ('-') holds the lines of the run it would resume; "
+                         "write them to a .jsonl file, or run without --resume")
     out = Path(out)
     chunks = out / "chunks"
     start = time.perf_counter()
+    check_sources(sources)
+    with writing(out):  # before the inputs are listed, which may take long for a large export
+        out.mkdir(parents=True, exist_ok=True)
+    files = fingerprint(sources)  # before the files are read: one edited while this run reads it differs on --resume
     inputs = list(list_items(sources))
     chunk_size = _chunk_size(len(inputs), workers, chunk_size)  # in the manifest, for --resume
-    manifest = {"sources": [s if s == "-" else str(Path(s).resolve()) for s in sources], "inputs": len(inputs),
-                "chunk_size": chunk_size, "now": now.isoformat() if now else None, "thresholds": thresholds,
-                "formats": sorted(formats)}
-    _prepare(chunks, manifest, resume)
+    manifest = {"sources": [s if s == "-" else str(Path(s).resolve()) for s in sources], "files": files,
+                "inputs": len(inputs), "chunk_size": chunk_size, "now": now.isoformat() if now else None,
+                "thresholds": thresholds, "formats": sorted(formats)}
+    with writing(out):
+        _prepare(chunks, manifest, resume)
     tasks = [(index, inputs[first:first + chunk_size], str(chunks), now, thresholds, tuple(formats))
              for index, first in enumerate(range(0, len(inputs), chunk_size))]
     total: dict = {}
@@ -69,16 +79,16 @@ def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine:
             todo.append(task)
     from tqdm import tqdm
 
-    with tqdm(total=len(inputs), initial=total.get("inputs", 0), unit="patient", file=sys.stderr,
-              disable=not progress, smoothing=0.1) as bar:
+    with writing(out), tqdm(total=len(inputs), initial=total.get("inputs", 0), unit="patient", file=sys.stderr,
+                            disable=not progress, smoothing=0.1) as bar:
         for summary in _map(todo, workers):
             add(total, summary)
             bar.update(summary["inputs"])
-    _join(out, chunks, len(tasks), formats)
-    elapsed = time.perf_counter() - start
-    total |= {"engine": engine, "workers": workers, "seconds": round(elapsed, 3),
-              "inputs_per_second": round(len(inputs) / elapsed, 1) if elapsed else None}
-    write_atomically(out / "summary.json", (json.dumps(total, indent=2, ensure_ascii=False) + "\n").encode())
+        _join(out, chunks, len(tasks), formats)
+        elapsed = time.perf_counter() - start
+        total |= {"engine": engine, "workers": workers, "seconds": round(elapsed, 3),
+                  "inputs_per_second": round(len(inputs) / elapsed, 1) if elapsed else None}
+        write_atomically(out / "summary.json", (json.dumps(total, indent=2, ensure_ascii=False) + "\n").encode())
     if total.get("inputs", 0) != len(inputs):
         raise AssertionError(f"the chunks account for {total.get('inputs', 0)} of {len(inputs)} inputs")
     return total
@@ -93,11 +103,20 @@ def _chunk_size(inputs: int, workers: int, largest: int) -> int:
     return max(1, -(-inputs // count))
 
 
+# What a changed manifest entry means, in the message of a refused --resume.
+MANIFEST_TERMS = {"sources": "the sources differ", "files": "an input file was edited, added or removed",
+                  "inputs": "the number of inputs differs", "chunk_size": "--chunk-size or --workers differs",
+                  "now": "--now differs", "thresholds": "--thresholds differs", "formats": "--format differs"}
+
+
 def _prepare(chunks: Path, manifest: dict, resume: bool) -> None:
     written = chunks / "manifest.json"
     if resume and written.exists():
-        if json.loads(written.read_text()) != manifest:
-            raise UsageError(f"--resume: {chunks} was written for other inputs or options; run without --resume")
+        earlier = json.loads(written.read_text())
+        changed = [MANIFEST_TERMS[key] for key in manifest if earlier.get(key) != manifest[key]]
+        if changed:  # never answers computed from other data: the chunks are kept, the run refused
+            raise UsageError(f"--resume: {chunks} was written for other inputs or options ({'; '.join(changed)}); "
+                             "run without --resume to evaluate everything again")
         return
     if chunks.exists():
         shutil.rmtree(chunks)
@@ -117,25 +136,33 @@ def _map(tasks: list, workers: int):
 
 
 def _join(out: Path, chunks: Path, count: int, formats) -> None:
-    """The chunks' files joined into the result files, each written atomically."""
+    """The chunks' files joined into the result files. Each is written whole to a temporary file first; then
+    a results.ttl of an earlier run that this one does not replace is removed (population queries would
+    read an earlier cohort's facts) and the new files are moved into place together."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from kg.cohort.chunks import arrow_schema
 
     stems = [chunks / f"part-{index:05d}" for index in range(count)]
-    tables = [pq.read_table(stem.with_suffix(".parquet")) for stem in stems]
-    table = pa.concat_tables(tables) if tables else arrow_schema().empty_table()
-    temporary = out / f".results.parquet.{os.getpid()}.tmp"
-    pq.write_table(table, temporary)
-    os.replace(temporary, out / "results.parquet")
     suffixes = {"answers.jsonl": ".answers.jsonl", "errors.jsonl": ".errors.jsonl"}
     if "turtle" in formats:
         suffixes["results.ttl"] = ".ttl"
-    for name, suffix in suffixes.items():
-        temporary = out / f".{name}.{os.getpid()}.tmp"
-        with temporary.open("wb") as joined:
-            for stem in stems:
-                with stem.with_suffix(suffix).open("rb") as part:
-                    shutil.copyfileobj(part, joined, 1 << 20)
-        os.replace(temporary, out / name)
+    temporary = {name: out / f".{name}.{os.getpid()}.tmp" for name in ("results.parquet", *suffixes)}
+    try:
+        tables = [pq.read_table(stem.with_suffix(".parquet")) for stem in stems]
+        pq.write_table(pa.concat_tables(tables) if tables else arrow_schema().empty_table(),
+                       temporary["results.parquet"])
+        for name, suffix in suffixes.items():
+            with temporary[name].open("wb") as joined:
+                for stem in stems:
+                    with stem.with_suffix(suffix).open("rb") as part:
+                        shutil.copyfileobj(part, joined, 1 << 20)
+        if "turtle" not in formats:
+            remove_output(out / "results.ttl")
+        for name, path in temporary.items():
+            remove_output(out / name, folder_only=True)  # a Spark run's folder of part files
+            os.replace(path, out / name)
+    finally:
+        for path in temporary.values():
+            path.unlink(missing_ok=True)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from kg.cohort.inputs import Item, read
-from kg.errors import AcrKgError
+from kg.errors import AcrKgError, UsageError
 from kg.output import answer_line
 from kg.recommend import Engine, Request
 from kg.store import from_oxigraph
@@ -66,13 +69,13 @@ def evaluate_items(items: list[Item], *, now: dt.date | None = None, thresholds:
     requests, ids, errors = [], [], []
     for item in items:
         try:
-            for patient_id, data in read(item):
-                requests.append(Request(data, now, thresholds))
-                ids.append(patient_id)
-        except AcrKgError as exc:
+            graphs = read(item, now=now)
+        except AcrKgError as exc:  # the readers say what is wrong with an input, and where, this way
             errors.append({"source": item.source, "id": item.id, "error": str(exc)})
-        except (ValueError, RecursionError) as exc:  # e.g. a .json file that is not JSON at all
-            errors.append({"source": item.source, "id": item.id, "error": f"unreadable input: {exc}"})
+            continue
+        for patient_id, data in graphs:
+            requests.append(Request(data, now, thresholds))
+            ids.append(patient_id)
     results = shared().evaluate(requests) if requests else []
     rows, answers, triples = [], [], []
     for patient_id, request, result in zip(ids, requests, results):
@@ -113,6 +116,25 @@ def add(total: dict, part: dict) -> dict:
 def error_line(error: dict) -> str:
     """One line of errors.jsonl."""
     return json.dumps(error, ensure_ascii=False)
+
+
+@contextmanager
+def writing(out: Path) -> Iterator[None]:
+    """A failure to write under OUT is a wrong --out (a folder that cannot be created or written), not an
+    internal error."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or out
+        raise UsageError(f"--out {out}: cannot write {where}: {exc.strerror or exc}") from None
+
+
+def remove_output(path: Path, *, folder_only: bool = False) -> None:
+    """Remove an output of an earlier run: a file, or the folder of part files Spark writes."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif not folder_only:
+        path.unlink(missing_ok=True)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -9,6 +9,8 @@ JSON Lines: one object a line, either ``{"id": ..., "turtle": "..."}`` /
 """
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 import sys
 from array import array
@@ -16,8 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kg.errors import AcrKgError, InputError
-from kg.input import PatientData, parse_patient
+from kg.errors import InputError
+from kg.input import PatientData, parse_patient, read_patients
 
 PATIENT_SUFFIXES = {".ttl", ".turtle", ".jsonld", ".json", ".nt"}
 
@@ -41,10 +43,10 @@ def items(sources: list[str]) -> Iterator[Item]:
             continue
         path = Path(source)
         if path.is_dir():
-            ndjson = sorted(path.glob("*.ndjson"))
-            if ndjson:
-                yield from _bulk(ndjson)
-            for file in patient_files(path):
+            bulk, files = folder_files(path)
+            if bulk:
+                yield from _bulk(bulk)
+            for file in files:
                 yield Item(str(file), "file", str(file))
         elif path.suffix.lower() == ".ndjson":
             yield from _bulk([path])
@@ -56,6 +58,33 @@ def items(sources: list[str]) -> Iterator[Item]:
                 raise InputError(f"cannot read file: {exc.strerror or exc}", str(path)) from None
         else:
             yield Item(str(path), "file", str(path))
+
+
+def check_sources(sources: list[str]) -> None:
+    """A source named that is not there is a mistake of the call, found before anything is read or written."""
+    for source in sources:
+        if source != "-" and not Path(source).exists():
+            raise InputError("no such file or folder", source)
+
+
+def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(Bulk Data files, patient files) of a folder, as the run reads them."""
+    return bulk_files(sorted(folder.glob("*.ndjson"))), patient_files(folder)
+
+
+def fingerprint(sources: list[str]) -> str:
+    """A digest of the path, size and modification time (ns) of every file the sources read: it changes
+    when a file is edited, added or removed, and costs one stat a file, not a read of 100,000 files."""
+    digest = hashlib.sha256()
+    for source in sources:
+        if source == "-":
+            continue  # stdin cannot be fingerprinted; run_cohort refuses --resume with it
+        path = Path(source)
+        files = [f for group in folder_files(path) for f in group] if path.is_dir() else [path]
+        for file in files:
+            stat = file.stat()
+            digest.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def patient_files(folder: Path) -> list[Path]:
@@ -72,7 +101,11 @@ def _bulk(files: list[Path]) -> Iterator[Item]:
     names = tuple(str(file) for file in bulk_files(files))
     by_patient: dict[str, array] = {}
     for index, name in enumerate(names):
-        with open(name, "rb") as stream:
+        try:
+            stream = open(name, "rb")
+        except OSError as exc:
+            raise InputError(f"cannot read the export: {exc.strerror or exc}", name) from None
+        with stream:
             offset = 0
             for number, line in enumerate(stream, start=1):
                 found = bulk_line(name, number, line)
@@ -98,6 +131,8 @@ def bulk_line(file: str, number: int, line: bytes) -> tuple[str, dict] | Item | 
     try:
         resource = json.loads(line)
         return _patient_of(resource), resource
+    except RecursionError:
+        return Item(f"{file}:{number}", "unreadable", "JSON nested too deeply; refused")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return Item(f"{file}:{number}", "unreadable", f"not a FHIR resource: {exc}")
 
@@ -131,38 +166,48 @@ def _patient_of(resource: dict) -> str:
     raise KeyError(f"{resource['resourceType']} names no patient (subject or patient)")
 
 
-def read(item: Item) -> list[tuple[str | None, PatientData]]:
-    """The patient graphs of an item (one, except for a FHIR Bundle of several); InputError otherwise."""
+def read(item: Item, *, now: dt.date | None = None) -> list[tuple[str | None, PatientData]]:
+    """The patient graphs of an item (one, except for a FHIR record of several); InputError otherwise.
+    FHIR is read by the FHIR reader's own entry points, as of ``now``, exactly as ``acr-kg recommend`` reads it."""
     if item.kind == "unreadable":
         raise InputError(item.payload, item.source)
     if item.kind == "file":
-        path = Path(item.payload)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read file: {exc.strerror or exc}", item.source) from None
-        if path.suffix.lower() == ".json" and b'"resourceType"' in data[:4096]:
-            return _fhir(json.loads(data), item.source)
-        return [(None, parse_patient(data, item.source))]
+        return [(None, data) for data in read_patients(item.payload, now=now)]
     if item.kind == "fhir-patient":
-        return _fhir_resources(item.payload, item.source, item.id)
+        return _fhir_resources(item.payload, item.source, item.id, now)
     if item.kind == "fhir-lines":
-        return _fhir_resources(_lines_at(*item.payload), item.source, item.id)
+        return _fhir_resources(_lines_at(*item.payload), item.source, item.id, now)
     try:
         record = json.loads(item.payload)
+    except RecursionError:
+        raise InputError("JSON nested too deeply; refused", item.source) from None
     except ValueError as exc:
         raise InputError(f"not a JSON object: {exc}", item.source) from None
     if not isinstance(record, dict):
         raise InputError("a line must be a JSON object", item.source)
     if "resourceType" in record:
-        return _fhir(record, item.source)
+        from kg.input.fhir import patients_from_resources_checked, resources_from_json
+
+        found = resources_from_json(record, item.source)
+        return [(None, data) for data in patients_from_resources_checked(found, item.source, now=now, order=None)]
     for key, fmt in (("turtle", "turtle"), ("jsonld", "json-ld")):
         if key in record:
-            body = record[key] if isinstance(record[key], str) else json.dumps(record[key])
-            data = parse_patient(body.encode(), "<stdin>", fmt)
-            data.source = item.source
-            return [(str(record["id"]) if record.get("id") is not None else None, data)]
+            return [(str(record["id"]) if record.get("id") is not None else None, _graph(record[key], key, fmt, item))]
     raise InputError('a line needs "turtle" or "jsonld" (a patient graph), or a FHIR "resourceType"', item.source)
+
+
+def _graph(body: object, key: str, fmt: str, item: Item) -> PatientData:
+    """The patient graph in a line's "turtle" or "jsonld" member. It is parsed without a file name, so that
+    relative IRIs resolve against the same base for every line; an error names the file and line of the
+    JSON Lines (the parser's message says where in the member's text)."""
+    text = body if isinstance(body, str) else json.dumps(body)
+    try:
+        data = parse_patient(text.encode(), "<input>", fmt)
+    except InputError as exc:
+        detail = str(exc).removeprefix("<input>" if exc.line is None else f"<input>:{exc.line}").removeprefix(": ")
+        raise InputError(f"in its {key} text: {detail}", item.source) from None
+    data.source = item.source
+    return data
 
 
 def _lines_at(names: tuple[str, ...], places: array) -> list[dict]:
@@ -188,28 +233,8 @@ def _lines_at(names: tuple[str, ...], places: array) -> list[dict]:
     return resources
 
 
-def _fhir_reader():
-    try:
-        from kg.input.fhir import patients_from_resources, read_fhir
-    except ImportError:
-        raise InputError("FHIR input needs the FHIR reader (kg.input.fhir), which this installation lacks") from None
-    return read_fhir, patients_from_resources
+def _fhir_resources(resources: list[dict], source: str, patient_id: str | None,
+                    now: dt.date | None) -> list[tuple[str | None, PatientData]]:
+    from kg.input.fhir import patients_from_resources
 
-
-def _fhir(record: dict, source: str) -> list[tuple[str | None, PatientData]]:
-    resources = [entry["resource"] for entry in record.get("entry", []) if "resource" in entry] \
-        if record.get("resourceType") == "Bundle" else [record]
-    return _fhir_resources(resources, source, None)
-
-
-def _fhir_resources(resources: list, source: str, patient_id: str | None) -> list[tuple[str | None, PatientData]]:
-    _, from_resources = _fhir_reader()
-    try:
-        patients = from_resources(resources, source)
-    except AcrKgError:
-        raise
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"not a readable FHIR record: {exc}", source) from None
-    if not patients:
-        raise InputError("the FHIR record holds no patient", source)
-    return [(patient_id, data) for data in patients]
+    return [(patient_id, data) for data in patients_from_resources(resources, source, now=now)]

@@ -24,10 +24,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kg.cohort.chunks import SCHEMA_FIELDS, add, error_line, evaluate_items, summarize, write_atomically
-from kg.output import answer_line
-from kg.cohort.inputs import Item, bulk_files, bulk_item, bulk_line, line_item, patient_files
+from kg.cohort.chunks import (SCHEMA_FIELDS, add, error_line, evaluate_items, remove_output, summarize,
+                              write_atomically, writing)
+from kg.cohort.inputs import Item, bulk_files, bulk_item, bulk_line, check_sources, line_item, patient_files
 from kg.errors import UsageError
+from kg.output import answer_line
 
 BATCH = 500  # items evaluated together inside a partition
 # The kind of each record the executors hand back, and its payload column.
@@ -57,9 +58,13 @@ def session(*, workers: int = 2, app: str = "acr-kg cohort"):
 def run_spark(sources: list[str], *, out: str | Path, workers: int = 2, now: dt.date | None = None,
               thresholds: str = "seed", formats: tuple[str, ...] = ("parquet",), spark=None) -> dict:
     """Evaluate every patient of the sources on Spark; returns the summary (also OUT/summary.json)."""
-    spark = spark or session(workers=workers)
+    check_sources(sources)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
+        if "turtle" not in formats:  # an earlier run's; population queries would read that cohort's facts
+            remove_output(out / "results.ttl")
+    spark = spark or session(workers=workers)
     start = time.perf_counter()
     context = spark.sparkContext
     inputs = _inputs(context, sources)
@@ -82,7 +87,8 @@ def run_spark(sources: list[str], *, out: str | Path, workers: int = 2, now: dt.
     total |= {"engine": "spark", "master": context.master, "workers": context.defaultParallelism,
               "seconds": round(elapsed, 3),
               "inputs_per_second": round(total.get("inputs", 0) / elapsed, 1) if elapsed else None}
-    write_atomically(out / "summary.json", (json.dumps(total, indent=2, ensure_ascii=False) + "\n").encode())
+    with writing(out):
+        write_atomically(out / "summary.json", (json.dumps(total, indent=2, ensure_ascii=False) + "\n").encode())
     return total
 
 
@@ -162,15 +168,3 @@ def _schema():
     return T.StructType([T.StructField("kind", T.StringType(), False),
                          *[T.StructField(name, kinds[kind], True) for name, kind in SCHEMA_FIELDS],
                          T.StructField("text", T.StringType(), True)])
-
-
-def main(argv: list[str] | None = None) -> None:
-    """spark-submit entry: the same arguments as ``acr-kg cohort`` (the engine is spark)."""
-    from kg.cli.cohort import command
-
-    command.main(args=[*(argv if argv is not None else sys.argv[1:]), "--engine", "spark"],
-                 prog_name="acr-kg cohort", standalone_mode=True)
-
-
-if __name__ == "__main__":
-    main()
