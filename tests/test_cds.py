@@ -2,26 +2,32 @@
 EHR, a small FHIR server on 127.0.0.1 serving the seed patient, EC keys made here for the JWTs, SQLite."""
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
 import pytest
 import uvicorn
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from kg.cds.app import create_app
 from kg.cds.models import Card, FeedbackRequest, HookResponse, OrderContext
 from kg.cds.prefetch import PREFETCH
 from kg.cds.settings import Settings
+from kg.cli import main
 from kg.errors import UsageError
 from locations import FIXTURES
 
@@ -46,13 +52,14 @@ def _free_socket() -> socket.socket:
 
 
 class Uvicorn:
-    """The app under uvicorn in a thread, on a port of its own."""
+    """The app under uvicorn in a thread, on a port of its own; ``make_app`` gets the server's URL (the
+    public URL JWT audiences are checked against)."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, make_app: Callable[[str], Any]):
         self.sock = _free_socket()
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.app = make_app(self.url)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self):
@@ -70,13 +77,34 @@ class Uvicorn:
         self.sock.close()
 
 
-def _seed_resources() -> dict[str, dict]:
-    return json.loads((DATA / "seed-patient-prefetch.json").read_text())["prefetch"]
+def _seed_resources() -> dict[str, dict | None]:
+    record = json.loads((DATA / "seed-patient-prefetch.json").read_text())["prefetch"]
+    record.setdefault("medicationStatements", None)  # the file predates the key; the seed states no medication
+    return record
+
+
+def _stated() -> dict[str, Any]:
+    return json.loads((DATA / "seed-patient-medication-statements.json").read_text())
+
+
+def _stated_record(*, include_medications: bool) -> dict[str, dict | None]:
+    """The seed record with its chemotherapy told only as MedicationStatements (no administrations, no
+    orders); with ``include_medications``, the referenced Medication comes along, as some EHRs send it."""
+    stated = _stated()
+    statements = stated["medicationStatements"]
+    if include_medications:
+        statements["entry"] += [{"resource": m, "search": {"mode": "include"}} for m in stated["medications"].values()]
+    return _seed_resources() | {"medicationAdministrations": None, "medicationRequests": None,
+                                "medicationStatements": statements}
+
+
+EMPTY_SEARCH = {"resourceType": "Bundle", "type": "searchset", "total": 0, "entry": []}
 
 
 class FhirHandler(BaseHTTPRequestHandler):
-    """A read-only FHIR server of the seed patient: Patient/seed and type searches by patient, the
-    observations in two pages; 401 without the bearer token."""
+    """A read-only FHIR server of the seed patient: Patient/seed, Medication reads and type searches by
+    patient, the observations in two pages; 401 without the bearer token. Under /fhir the seed record,
+    under /fhir-stated the record of _stated_record (its Medication only to be read by id)."""
 
     requests: list[tuple[str, str]] = []
 
@@ -88,20 +116,27 @@ class FhirHandler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != f"Bearer {FHIR_TOKEN}":
             return self._send(401, {"resourceType": "OperationOutcome"})
         parts = urlsplit(self.path)
-        path, query = parts.path.removeprefix("/fhir/"), parse_qs(parts.query)
-        record = _seed_resources()
+        root, _, path = parts.path.strip("/").partition("/")
+        query = parse_qs(parts.query)
+        records = {"fhir": _seed_resources, "fhir-stated": lambda: _stated_record(include_medications=False)}
+        if root not in records:
+            return self._send(404, {"resourceType": "OperationOutcome"})
+        record = records[root]()
         if path == "Patient/seed":
             return self._send(200, record["patient"])
+        if path.startswith("Medication/") and path.removeprefix("Medication/") in _stated()["medications"]:
+            return self._send(200, _stated()["medications"][path.removeprefix("Medication/")])
         key = next((k for k, template in PREFETCH.items() if template.split("?")[0] == path), None)
         if key is None or query.get("patient") != ["seed"]:
             return self._send(404, {"resourceType": "OperationOutcome"})
-        bundle = record[key]
+        bundle = record[key] or EMPTY_SEARCH
         if key == "observations":  # two pages, joined by a "next" link
             page = int(query.get("page", ["1"])[0])
             entries = bundle["entry"][:2] if page == 1 else bundle["entry"][2:]
             bundle = dict(bundle, entry=entries)
             if page == 1:
-                bundle["link"] = [{"relation": "next", "url": f"{self.server.base}/Observation?patient=seed&page=2"}]
+                next_page = f"{self.server.origin}/{root}/Observation?patient=seed&page=2"
+                bundle["link"] = [{"relation": "next", "url": next_page}]
         return self._send(200, bundle)
 
     def _send(self, status: int, document: dict):
@@ -116,10 +151,10 @@ class FhirHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def fhir_server():
     server = ThreadingHTTPServer(("127.0.0.1", 0), FhirHandler)
-    server.base = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    server.origin = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server.base
+    yield f"{server.origin}/fhir"
     server.shutdown()
     server.server_close()
 
@@ -134,8 +169,9 @@ def keys():
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory, keys):
-    settings = Settings(issuers={ISSUER: keys[1]}, database=tmp_path_factory.mktemp("cds") / "log.sqlite3")
-    with Uvicorn(create_app(settings)) as server:
+    database = tmp_path_factory.mktemp("cds") / "log.sqlite3"
+    settings = Settings(issuers={ISSUER: keys[1]}, database=database)
+    with Uvicorn(lambda url: create_app(dataclasses.replace(settings, public_url=url))) as server:
         yield server
 
 
@@ -144,7 +180,7 @@ def open_server(tmp_path_factory):
     """JWT checks off (the development switch), PAMA actions also under `extension`, a G-code, a small body limit."""
     settings = Settings(verify_jwt=False, database=tmp_path_factory.mktemp("cds") / "log.sqlite3",
                         extension_system_actions=True, gcode="G1234", max_body_bytes=256 * 1024)
-    with Uvicorn(create_app(settings)) as server:
+    with Uvicorn(lambda url: create_app(settings)) as server:
         yield server
 
 
@@ -197,7 +233,8 @@ def test_discovery_lists_both_order_hooks_with_prefetch_templates(open_server):
         assert service["description"]
         assert service["prefetch"]["patient"] == "Patient/{{context.patientId}}"
         kinds = {template.split("?")[0].split("/")[0] for template in service["prefetch"].values()}
-        assert {"Patient", "Condition", "Observation", "Procedure", "MedicationAdministration", "ImagingStudy"} <= kinds
+        assert {"Patient", "Condition", "Observation", "Procedure", "MedicationAdministration", "MedicationStatement",
+                "MedicationRequest", "ImagingStudy"} <= kinds
 
 
 def test_development_switch_is_loud(open_server):
@@ -320,6 +357,45 @@ def test_missing_prefetch_without_fhir_server_is_412(open_server):
     assert "observations" in response.json()["error"]["message"]
 
 
+def _rating(server, record: dict, **fields) -> tuple:
+    """What an order-sign call for the US axilla puts on the order: the rating codes, the variant applied,
+    and the card's summary."""
+    response = post(server, "/cds-services/order-sign", hook_request("us-axilla", hook="order-sign", prefetch=record, **fields))
+    assert response.status_code == 200, response.text
+    [action], [card] = response.json()["systemActions"], response.json()["cards"]
+    return rating_of(action["resource"]), extension(action["resource"], "pama-rating-auc-applied"), card["summary"]
+
+
+@needs_fhir_reader
+def test_chemotherapy_as_medication_statements_rates_as_the_administrations_do(open_server):
+    """The FHIR mapping reads MedicationStatement; a prefetch without it had the chemotherapy vanish and
+    wrote no-criteria-apply on the order."""
+    seed = _rating(open_server, _seed_resources())
+    assert seed[0][0]["code"] == "appropriate" and "235 V7" in seed[2] and "286 V9" in seed[2]
+    assert _rating(open_server, _stated_record(include_medications=True)) == seed
+
+
+@needs_fhir_reader
+def test_missing_medication_statements_are_fetched_with_the_medications_they_reference(open_server, fhir_server):
+    FhirHandler.requests.clear()
+    stated = fhir_server.rsplit("/", 1)[0] + "/fhir-stated"
+    record = {k: v for k, v in _stated_record(include_medications=False).items() if k != "medicationStatements"}
+    authorization = {"access_token": FHIR_TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read",
+                     "subject": "acr-kg"}
+    assert _rating(open_server, record, fhirServer=stated, fhirAuthorization=authorization) == \
+        _rating(open_server, _seed_resources())
+    paths = [path for path, _ in FhirHandler.requests]
+    assert paths == ["/fhir-stated/MedicationStatement?patient=seed", "/fhir-stated/Medication/seed-paclitaxel"]
+
+
+def test_a_referenced_medication_neither_prefetched_nor_fetchable_is_412(open_server):
+    response = post(open_server, "/cds-services/order-select",
+                    hook_request("us-axilla", prefetch=_stated_record(include_medications=False)))
+    assert response.status_code == 412, response.text
+    message = response.json()["error"]["message"]
+    assert "Medication/seed-paclitaxel" in message and "prefetch.medicationStatements.entry[2]" in message
+
+
 def test_fhir_server_refusing_the_token_is_no_answer(open_server, fhir_server):
     request = hook_request("us-axilla", prefetch={}, fhirServer=fhir_server, fhirAuthorization={
         "access_token": "wrong", "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read", "subject": "acr-kg"})
@@ -342,6 +418,21 @@ def test_a_record_without_criteria_gets_no_rating(open_server):
     assert card["summary"].startswith("Cannot rate US axilla yet")
     assert "treatment phase" in card["detail"] and "topic 235, variant 7" in card["detail"]
     assert "systemActions" not in response.json()
+
+
+@needs_fhir_reader
+def test_no_criteria_card_says_why_each_variant_does_not_apply(open_server):
+    """Every fact known, no chemotherapy recorded: no variant applies, and the card says for each the first
+    criterion the patient does not meet, from the engine's answer."""
+    record = _seed_resources() | {"medicationAdministrations": None, "medicationRequests": None}
+    response = post(open_server, "/cds-services/order-sign", hook_request("us-axilla", hook="order-sign", prefetch=record))
+    assert response.status_code == 200, response.text
+    [card], [action] = response.json()["cards"], response.json()["systemActions"]
+    assert rating_of(action["resource"])[0]["code"] == "no-criteria-apply"
+    assert "Why no variant applies" in card["detail"]
+    phase = "treatment phase is after completed neoadjuvant therapy (patient: before neoadjuvant therapy)"
+    assert "- ACR topic 235, variant 7 (" in card["detail"] and "- ACR topic 286, variant 9 (" in card["detail"]
+    assert card["detail"].count(phase) == 2
 
 
 @needs_fhir_reader
@@ -377,6 +468,34 @@ def test_a_malformed_search_entry_in_the_prefetch_is_400_not_500(open_server):
     record["observations"]["entry"][0]["search"] = "match"  # must be an object
     response = post(open_server, "/cds-services/order-select", hook_request("us-axilla", prefetch=record))
     assert response.status_code == 400 and "search is not an object" in response.json()["error"]["message"]
+
+
+def _patient_twice(request: dict) -> None:
+    record = request["prefetch"]
+    record["conditions"]["entry"].append({"resource": dict(record["patient"], gender="male")})
+
+
+def _observation_not_r4(request: dict) -> None:
+    request["prefetch"]["observations"]["entry"][1]["resource"]["status"] = 5  # a code is a string
+
+
+def _draft_not_r4(request: dict) -> None:
+    request["context"]["draftOrders"]["entry"][0]["resource"]["intent"] = 5
+
+
+@needs_fhir_reader
+@pytest.mark.parametrize("spoil,where", [
+    (_patient_twice, "prefetch.patient and prefetch.conditions.entry[1] are both Patient/seed"),
+    (_observation_not_r4, "prefetch.observations.entry[1]: resource (Observation/seed-tumor-size): status"),
+    (_draft_not_r4, "draftOrders.entry[0]: resource (ServiceRequest/seed-us-axilla): intent"),
+])
+def test_reader_errors_name_where_in_the_call_the_resource_is(open_server, spoil, where):
+    """Each resource used to reach the reader as a list of one, so every message said [0]."""
+    request = hook_request("us-axilla")
+    spoil(request)
+    response = post(open_server, "/cds-services/order-select", request)
+    assert response.status_code == 422, response.text
+    assert where in response.json()["error"]["message"]
 
 
 # --- robustness: 4xx with a JSON error, never a rating ---------------------------------------------
@@ -423,8 +542,8 @@ def test_declared_length_over_the_limit_is_refused_before_reading(open_server):
 
 # --- trust: the EHR's JWT -------------------------------------------------------------------------
 
-def _call(server, authorization: str | None, path: str = "/cds-services/order-select"):
-    headers = {"Authorization": authorization} if authorization else {}
+def _call(server, authorization: str | None, path: str = "/cds-services/order-select", headers: dict | None = None):
+    headers = (headers or {}) | ({"Authorization": authorization} if authorization else {})
     request = {"hook": "order-select", "hookInstance": str(uuid.uuid4()),
                "context": {"userId": "Practitioner/1", "patientId": "seed",
                            "draftOrders": {"resourceType": "Bundle", "entry": []}}}
@@ -478,6 +597,58 @@ def test_replayed_token_gets_401(secure, keys):
 
 def test_discovery_needs_a_token_too(secure):
     assert httpx.get(secure.url + "/cds-services").status_code == 401
+
+
+def test_a_token_for_another_service_with_its_host_header_gets_401(secure, keys):
+    """The audience is the configured public URL, never one built from the Host header the caller sends."""
+    other = "http://other-cds.example/cds-services/order-select"
+    response = _call(secure, f"Bearer {token(keys[0], other)}", headers={"Host": "other-cds.example"})
+    assert response.status_code == 401 and "audience" in response.json()["error"]["message"].lower()
+
+
+def test_jwt_checks_without_a_public_url_refuse_to_start(keys, tmp_path):
+    with pytest.raises(UsageError, match="public URL"):
+        create_app(Settings(issuers={ISSUER: keys[1]}, database=tmp_path / "log.sqlite3"))
+
+
+def test_serve_defaults_the_public_url_to_its_address_and_refuses_a_wildcard(keys, tmp_path):
+    from kg.cli.serve import bound_url
+
+    assert bound_url("127.0.0.1", 8080) == "http://127.0.0.1:8080"
+    assert bound_url("::1", 8080) == "http://[::1]:8080"
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"issuers": {ISSUER: keys[1]}}))
+    result = CliRunner().invoke(main, ["serve", "--trust", str(trust), "--host", "0.0.0.0",
+                                       "--database", str(tmp_path / "log.sqlite3")])
+    assert result.exit_code == 2 and "--public-url" in result.output
+
+
+def _signed(private, header: dict, claims: dict) -> str:
+    """A JWT signed as given, header and claims unchecked (PyJWT's encoder refuses malformed ones)."""
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    signing_input = f"{part(json.dumps(header).encode())}.{part(json.dumps(claims).encode())}"
+    signature = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA384).sign(signing_input.encode(), private)
+    return f"{signing_input}.{part(signature)}"
+
+
+@pytest.mark.parametrize("header,claims", [
+    ({}, {"iss": [ISSUER]}),
+    ({}, {"iss": {"url": ISSUER}}),
+    ({}, {"exp": str(int(time.time()) + 60)}),
+    ({}, {"jti": {"id": "x"}}),
+    ({}, {"aud": {"url": "x"}}),
+    ({"kid": ["ehr-1"]}, {}),
+    ({"alg": ["ES384"]}, {}),
+], ids=["iss-array", "iss-object", "exp-string", "jti-object", "aud-object", "kid-array", "alg-array"])
+def test_a_claim_of_the_wrong_json_type_gets_401_not_500(secure, keys, header, claims):
+    now = int(time.time())
+    url = secure.url + "/cds-services/order-select"
+    good = {"iss": ISSUER, "aud": url, "iat": now, "exp": now + 60, "jti": str(uuid.uuid4())}
+    authorization = f"Bearer {_signed(keys[0], {'alg': 'ES384', 'typ': 'JWT', 'kid': 'ehr-1'} | header, good | claims)}"
+    response = _call(secure, authorization)
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["message"]
 
 
 # --- feedback -------------------------------------------------------------------------------------
@@ -538,7 +709,7 @@ def test_summary_limit_is_part_of_the_card_model():
 @needs_fhir_reader
 def test_calls_beyond_the_concurrency_limit_wait_their_turn_and_get_the_same_answers(tmp_path):
     settings = Settings(verify_jwt=False, database=tmp_path / "log.sqlite3", concurrent_calls=1)
-    with Uvicorn(create_app(settings)) as server:
+    with Uvicorn(lambda url: create_app(settings)) as server:
         alone = post(server, "/cds-services/order-select", hook_request("us-axilla", "mri-breast")).json()
         with ThreadPoolExecutor(max_workers=6) as pool:
             together = list(pool.map(lambda _: post(server, "/cds-services/order-select",

@@ -25,6 +25,7 @@ from kg.cds.feedback import UnknownCard
 from kg.cds.models import FeedbackRequest, HookRequest
 from kg.cds.service import SERVICES, HookService, RequestRefused
 from kg.cds.settings import Settings
+from kg.errors import UsageError
 
 log = logging.getLogger("kg.cds")
 INSECURE_HEADER = "X-Acr-Kg-Warning"
@@ -44,6 +45,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The app with its own engine, log database and JWT verifier (all made here, so the app works
     mounted in another, where lifespan events do not run)."""
     settings = settings or Settings()
+    if settings.verify_jwt and not settings.public_url:
+        # The audience of a token is this service as the EHR calls it. A request's own URL will not do:
+        # its host comes from the Host header, which the caller chooses, so any token would fit.
+        raise UsageError("JWT checks need the public URL of the service (Settings.public_url; acr-kg serve "
+                         "--public-url) to check each token's audience against")
     service = HookService.create(settings)
     verifier = Verifier(settings)
     # Hook calls answered at once; the others wait here, not in worker threads: the work holds Python's
@@ -84,10 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def authenticate(request: Request) -> None:
         if not settings.verify_jwt:
             return
-        base = settings.public_url.rstrip("/") + request.url.path if settings.public_url else \
-            str(request.url.replace(query="", fragment=""))
+        audience = settings.public_url.rstrip("/") + request.url.path
         try:
-            verifier.verify(request.headers.get("authorization"), base)
+            verifier.verify(request.headers.get("authorization"), audience)
         except Unauthorized as exc:
             raise _Refused(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
 

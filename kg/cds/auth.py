@@ -60,10 +60,12 @@ class Verifier:
             raise Unauthorized("no bearer token: the EHR must send 'Authorization: Bearer <JWT>'")
         token = token.strip()
         try:
-            header = jwt.get_unverified_header(token)
+            header = jwt.get_unverified_header(token)  # refuses a kid that is not a string
             issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"not a JWT: {exc}") from None
+        if not isinstance(issuer, str):  # a key of the issuer table below: an array or object would crash it
+            raise Unauthorized("the JWT's iss claim must be a string")
         if header.get("alg") not in ALGORITHMS:
             raise Unauthorized(f"algorithm {header.get('alg')!r} refused: use one of {', '.join(ALGORITHMS)}")
         if issuer not in self._keys:
@@ -74,6 +76,9 @@ class Verifier:
                                 leeway=self.settings.clock_leeway, options={"require": list(REQUIRED_CLAIMS)})
         except jwt.PyJWTError as exc:
             raise Unauthorized(f"token refused: {exc}") from None
+        # PyJWT reads exp and iat with int(), so a number in quotes passes it (and would crash the subtraction)
+        if not all(isinstance(claims[name], (int, float)) for name in ("exp", "iat")):
+            raise Unauthorized("the JWT's exp and iat claims must be numbers (seconds since 1970)")
         if claims["exp"] - claims["iat"] > self.settings.max_token_lifetime:
             raise Unauthorized(f"token lives longer than {self.settings.max_token_lifetime} s (exp - iat)")
         if not self._replays.claim(f"{issuer}\n{claims['jti']}", claims["exp"] + self.settings.clock_leeway):

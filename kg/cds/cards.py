@@ -44,6 +44,7 @@ _RANK = {ACR + "UsuallyNotAppropriate": 0, "Usually not appropriate": 0,
          ACR + "MayBeAppropriateDisagreement": 1, "May be appropriate (Disagreement)": 1,
          ACR + "UsuallyAppropriate": 2, "Usually appropriate": 2}
 SUMMARY_LIMIT = 139
+NOT_APPLICABLE_SHOWN = 12  # variants listed on a "no criteria apply" card; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -324,9 +325,25 @@ def _no_criteria_detail(answer: dict, order: dict, label: str) -> str:
         lines += ["", "**Criteria that apply to this patient, without rating this examination**", ""]
         lines += [f"- ACR topic {v.get('topic_id')}, variant {v.get('variant_number')}: {_md(v.get('label'))}"
                   for v in answer["applicable"]]
+    elif answer.get("not_applicable"):
+        lines += ["", "**Why no variant applies** (the first criterion each one does not meet)", ""]
+        lines += [_unmet(v) for v in answer["not_applicable"][:NOT_APPLICABLE_SHOWN]]
+        hidden = len(answer["not_applicable"]) - NOT_APPLICABLE_SHOWN
+        if hidden > 0:
+            lines.append(f"- and {hidden} more variant{'s' if hidden != 1 else ''}")
     lines += _notes(answer)
     lines += _sources(answer, [])
     return "\n".join(lines)
+
+
+def _unmet(variant: dict) -> str:
+    """One variant that does not apply, with the first of its unmet criteria (the others counted)."""
+    reasons = variant.get("reasons") or []
+    line = (f"- ACR topic {variant.get('topic_id')}, variant {variant.get('variant_number')} "
+            f"({_md(variant.get('label') or variant.get('variant'))})")
+    if reasons:
+        line += f": {_md(reasons[0])}" + (f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else "")
+    return line
 
 
 def _unknown_procedure_detail(answer: dict, order: dict | None, sr: dict, label: str) -> str:

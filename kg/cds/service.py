@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from kg.cds import prefetch
 from kg.cds.cards import Context, OrderAnswer, answer_order
@@ -22,6 +22,9 @@ from kg.recommend import Engine, Request
 from kg.recommend.batcher import Batcher
 from kg.validate import check_thresholds
 from kg.terminology import mappings
+
+if TYPE_CHECKING:
+    from kg.input.fhir.records import Resource
 
 # Draft order types of earlier FHIR versions: an imaging order in them is refused, not skipped.
 NOT_R4 = {"ProcedureRequest": "STU3", "DiagnosticOrder": "DSTU2", "ReferralRequest": "STU3"}
@@ -101,11 +104,12 @@ class HookService:
         if not orders:
             return HookResponse(cards=[])
         try:
-            resources = prefetch.gather(request, self.settings)
+            found = prefetch.gather(request, self.settings)
         except prefetch.PrefetchError as exc:
             raise RequestRefused(exc.status, str(exc)) from None
-        _check_one_patient(resources, request.context.patientId)
-        requests = [self._engine_request(request, order, resources) for order in orders]
+        _check_one_patient(found, request.context.patientId)
+        record = [resource for item in found for resource in _read(item, _call(request))]
+        requests = [self._engine_request(request, order, record) for order in orders]
         answers = [r.as_dict() for r in self.batcher.evaluate(requests)]
         ctx = Context(service_id, request.hookInstance, self.engine.knowledge_base, self.settings.gcode, self.codes)
         results = [answer_order(order, answer, ctx) for order, answer in zip(orders, answers)]
@@ -124,6 +128,7 @@ class HookService:
                 continue
             if not isinstance(resource.get("id"), str) or not resource["id"]:
                 raise RequestRefused(400, f"draftOrders.entry[{index}]: a ServiceRequest needs an id to be rated")
+            _read(prefetch.Found(f"draftOrders.entry[{index}]", resource), _call(request))  # FHIR R4, or refused here
             subject = _patient_of(resource, "subject")
             if subject != request.context.patientId:
                 raise RequestRefused(400, f"draftOrders.entry[{index}] (ServiceRequest/{resource['id']}) is for "
@@ -131,13 +136,13 @@ class HookService:
             orders.append(resource)
         return orders
 
-    def _engine_request(self, request: HookRequest, order: dict[str, Any], resources: list[dict]) -> Request:
-        from kg.input.fhir import patients_from_resources
+    def _engine_request(self, request: HookRequest, order: dict[str, Any], record: list[Resource]) -> Request:
+        from kg.input.fhir import patients_from_resources_checked
 
         now = _order_date(order)
-        name = f"{request.hook}/{request.hookInstance}/ServiceRequest/{order['id']}"
+        name = f"{_call(request)}/ServiceRequest/{order['id']}"
         try:
-            patients = patients_from_resources(resources, name, now=now, order=order)
+            patients = patients_from_resources_checked(record, name, now=now, order=order)
         except InputError as exc:
             raise RequestRefused(422, str(exc)) from None
         if len(patients) != 1:
@@ -159,18 +164,34 @@ def _order_date(order: dict[str, Any]) -> dt.date:
     return dt.date.today()
 
 
-def _check_one_patient(resources: list[dict], patient_id: str) -> None:
+def _call(request: HookRequest) -> str:
+    return f"{request.hook}/{request.hookInstance}"
+
+
+def _read(item: prefetch.Found, call: str) -> list[Resource]:
+    """The reader's resources of one item (checked as FHIR R4), named by where the call put it: the reader
+    names a resource by its place in the list it is given, which here would be [0] for every one."""
+    from kg.input.fhir.records import resources_from_json
+
+    try:
+        read = resources_from_json(item.resource, f"{call}, {item.where}")
+    except InputError as exc:
+        raise RequestRefused(422, str(exc)) from None
+    return [replace(r, where=item.where if r.where == "resource" else f"{item.where}.{r.where}") for r in read]
+
+
+def _check_one_patient(found: list[prefetch.Found], patient_id: str) -> None:
     expected = f"Patient/{patient_id}"
-    for resource in resources:
-        kind = resource.get("resourceType")
+    for item in found:
+        resource, kind = item.resource, item.resource.get("resourceType")
         if kind == "Patient":
             if resource.get("id") != patient_id:
-                raise RequestRefused(400, f"the record holds Patient/{resource.get('id')}, not {expected} of the context")
+                raise RequestRefused(400, f"{item.where} is Patient/{resource.get('id')}, not {expected} of the context")
             continue
         for field in ("subject", "patient"):
             target = _patient_of(resource, field)
             if target is not None and target != patient_id:
-                raise RequestRefused(400, f"the record holds {kind}/{resource.get('id')} about Patient/{target}, "
+                raise RequestRefused(400, f"{item.where} ({kind}/{resource.get('id')}) is about Patient/{target}, "
                                           f"not {expected} of the context")
 
 

@@ -15,7 +15,7 @@ class Settings:
     issuers: dict[str, dict[str, Any]] = field(default_factory=dict)
     verify_jwt: bool = True
     # The base URL the EHR calls (``https://cds.example.org``): a JWT's ``aud`` must be this plus the path.
-    # None: the URL of the request as the server sees it (right without a proxy in front).
+    # Required with ``verify_jwt`` (kg.cds.app refuses to start without it).
     public_url: str | None = None
     max_token_lifetime: int = 300  # seconds from iat to exp; bounds the replay cache (the spec asks for 5 min)
     clock_leeway: int = 30

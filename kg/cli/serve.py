@@ -17,7 +17,7 @@ from kg.errors import UsageError
               help='JSON file of the EHRs allowed to call: {"issuers": {ISSUER: JWK set}}.')
 @click.option("--public-url", default=None, metavar="URL",
               help="Base URL the EHR calls (https://cds.example.org); JWT audiences are checked against it. "
-                   "Default: the URL of each request as the server sees it.")
+                   "Default: http://HOST:PORT of --host and --port; required behind a proxy or on a wildcard address.")
 @click.option("--insecure-no-auth", is_flag=True,
               help="DEVELOPMENT ONLY: accept calls without a verified JWT.")
 @click.option("--database", type=click.Path(dir_okay=False, path_type=Path), default=Path("acr-kg-cds.sqlite3"),
@@ -44,8 +44,21 @@ def command(host, port, trust, public_url, insecure_no_auth, database, gcode, ex
     if insecure_no_auth:
         click.secho("WARNING: JWT verification is OFF (--insecure-no-auth): any caller is trusted. "
                     "Development only; never with real patient data.", fg="red", bold=True, err=True)
+    if public_url is None and not insecure_no_auth:
+        public_url = bound_url(host, port)
+        click.echo(f"JWT audiences are checked against {public_url}/cds-services/...; give --public-url if the EHR "
+                   "calls another address", err=True)
     settings = Settings(issuers=read_issuers(trust) if trust else {}, verify_jwt=not insecure_no_auth,
                         public_url=public_url, database=database, gcode=gcode,
                         extension_system_actions=extension_system_actions, max_body_bytes=max_body_bytes,
                         concurrent_calls=concurrent_calls, thresholds=thresholds)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def bound_url(host: str, port: int) -> str:
+    """http://HOST:PORT of the address the server listens on, the default public URL. A wildcard address or
+    port 0 names no address an EHR calls, so these need --public-url."""
+    if host in ("", "0.0.0.0", "::") or port == 0:
+        raise UsageError(f"--host {host or repr(host)} --port {port} is no address an EHR calls: give --public-url "
+                         "with the URL it does call, which JWT audiences are checked against")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
