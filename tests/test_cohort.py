@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -195,7 +196,8 @@ def _seed_fhir() -> list[dict]:
     data = ROOT / "tests" / "data" / "cds"
     resources = []
     for value in json.loads((data / "seed-patient-prefetch.json").read_text())["prefetch"].values():
-        resources += [e["resource"] for e in value["entry"]] if value["resourceType"] == "Bundle" else [value]
+        if value is not None:  # a prefetch key with no data
+            resources += [e["resource"] for e in value["entry"]] if value["resourceType"] == "Bundle" else [value]
     return resources + [json.loads((data / "seed-patient-draft-orders.json").read_text())["orders"]["us-axilla"]]
 
 
@@ -318,3 +320,46 @@ def test_the_spark_submit_file_takes_the_arguments_of_cohort(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "kg" / "cli" / "cohort.py"), str(tmp_path / "x.ndjson"),
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "x.ndjson: no such file or folder" in result.stderr, result.stderr
+
+
+def _seed_export(folder, copies: int = 2):
+    """The seed record (tests/data/cds) as a Bulk Data export of ``copies`` patients whose chemotherapy names
+    its drug through Medication resources, one Medication file for all, and an Organization file."""
+    resources = [dict(r, status="active") if r["resourceType"] == "ServiceRequest" else r for r in _seed_fhir()]
+    medications = {}
+    for resource in resources:
+        if "medicationCodeableConcept" in resource:
+            code = resource.pop("medicationCodeableConcept")
+            key = code["coding"][0]["code"]
+            medications[key] = {"resourceType": "Medication", "id": f"rx-{key}", "code": code}
+            resource["medicationReference"] = {"reference": f"Medication/rx-{key}"}
+    assert medications
+    folder.mkdir()
+    files: dict[str, list[str]] = {}
+    for copy in range(copies):
+        for resource in resources:
+            text = re.sub(r'(?<=["/])seed(?=[-"])', f"seed{copy}", json.dumps(resource))  # ids and references
+            files.setdefault(resource["resourceType"], []).append(text)
+    files["Medication"] = [json.dumps(m) for m in medications.values()]
+    files["Organization"] = [json.dumps({"resourceType": "Organization", "id": "hospital", "name": "A hospital"})]
+    for kind, lines in files.items():
+        (folder / f"{kind}.000.ndjson").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_a_bulk_export_gives_each_patient_the_medications_it_references(tmp_path, recommender):
+    """A Medication belongs to no patient: each patient gets those its orders and administrations name, as
+    `recommend` reads the whole export; an Organization is no input and no error."""
+    from kg.input import read_patients
+
+    export = _seed_export(tmp_path / "export")
+    summary = run_cohort([str(export)], out=tmp_path / "out", progress=False)
+    assert summary["inputs"] == summary["patients"] == 2 and summary["errors"] == 0
+    answers = {a["source"]: a for a in map(json.loads, (tmp_path / "out" / "answers.jsonl").read_text().splitlines())}
+    alone = {r.source: r.as_dict() for r in recommender.recommend_many(read_patients(str(export)))}
+    assert len(alone) == 2
+    for source, answer in alone.items():
+        patient = source.rsplit("#", 1)[1]
+        cohort = answers[patient]
+        assert [a["variant"] for a in cohort["applicable"]] == [a["variant"] for a in answer["applicable"]] != []
+        assert cohort["order"] == answer["order"] and cohort["violations"] == answer["violations"]

@@ -39,12 +39,20 @@ def sources(tmp_path_factory):
     bulk.mkdir()
     patients = [{"resourceType": "Patient", "id": f"b{i}", "gender": "female", "birthDate": "1970-05-01"}
                 for i in range(3)]
-    conditions = [{"resourceType": "Condition", "id": "c0", "subject": {"reference": "Patient/b1"},
+    conditions = [{"resourceType": "Condition", "id": "c0", "subject": {"reference": "Patient/b1"}, "onsetDateTime": "2026-03-02",
                    "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]}},
                   {"resourceType": "Condition", "id": "c1", "code": {"text": "no subject"}}]
     (bulk / "Patient.000.ndjson").write_text("\n".join(map(json.dumps, patients)) + "\n")
     (bulk / "Condition.000.ndjson").write_text(json.dumps(conditions[0]) + "\nnot json at all\n"
                                                + json.dumps(conditions[1]) + "\n")
+    # a Medication is no patient's: b1 gets it through its order; an Organization is neither input nor error
+    (bulk / "Medication.000.ndjson").write_text(json.dumps({"resourceType": "Medication", "id": "m1", "code": {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "3639"}]}}) + "\n")
+    (bulk / "MedicationRequest.000.ndjson").write_text(json.dumps({
+        "resourceType": "MedicationRequest", "id": "mr1", "status": "completed", "intent": "order",
+        "subject": {"reference": "Patient/b1"}, "authoredOn": "2026-03-16",
+        "medicationReference": {"reference": "Medication/m1"}}) + "\n")
+    (bulk / "Organization.000.ndjson").write_text(json.dumps({"resourceType": "Organization", "id": "o1"}) + "\n")
     (bulk / "log.ndjson").write_text('{"eventId": "kickoff"}\n')
     return [str(folder / "graphs.jsonl"), str(bulk)]
 
@@ -71,6 +79,8 @@ def test_spark_equals_single_machine(spark, sources, tmp_path):
     assert (rows, answers, errors) == _outputs(tmp_path / "local")
     assert len(rows) + len(errors) == on_spark["inputs"] == 60 + 2 + 3 + 2
     assert {r["id"] for r in rows if r["source"].startswith("Patient/")} == {"b0", "b1", "b2"}
+    b1 = next(a for a in answers if a["source"] == "Patient/b1")  # its order names the drug through Medication/m1
+    assert any(s["node"].endswith("/course-Chemotherapy-Neoadjuvant") for s in b1["record_sources"])
     assert {e["source"].rsplit("/", 1)[-1] for e in errors} == {
         "graphs.jsonl:12", "graphs.jsonl:13", "Condition.000.ndjson:2", "Condition.000.ndjson:3"}
 

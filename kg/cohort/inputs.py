@@ -19,9 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kg.errors import InputError
+from kg.input.fhir import PATIENT_FACTS
+from kg.input.fhir.records import MAPPED
 from kg.input import PatientData, parse_patient, read_patients
 
 PATIENT_SUFFIXES = {".ttl", ".turtle", ".jsonld", ".json", ".nt"}
+# Resources of a Bulk Data export that belong to no patient and that the FHIR mapping reads: each patient
+# gets those its resources reference (the export has one Medication for many patients' orders).
+SHARED = MAPPED - PATIENT_FACTS - {"Patient"}
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,12 @@ def _bulk(files: list[Path]) -> Iterator[Item]:
 
     A first pass reads each line to find its patient and keeps only where the line is (file, byte offset,
     length): an export of 10,000 patients is gigabytes of JSON, and held as Python objects it would not fit
-    in memory. The worker that evaluates a patient reads its lines again (``read``)."""
+    in memory. The worker that evaluates a patient reads its lines again (``read``). A Medication belongs to
+    no patient: each patient gets the Medications its own resources reference."""
     names = tuple(str(file) for file in bulk_files(files))
     by_patient: dict[str, array] = {}
+    wanted: dict[str, set[str]] = {}  # patient -> Medication/id its resources reference
+    shared: dict[str, tuple[int, int, int]] = {}  # Medication/id -> where its line is
     for index, name in enumerate(names):
         try:
             stream = open(name, "rb")
@@ -111,10 +119,16 @@ def _bulk(files: list[Path]) -> Iterator[Item]:
                 found = bulk_line(name, number, line)
                 if isinstance(found, Item):
                     yield found
+                elif found is not None and found[0] is None:
+                    shared[shared_key(found[1])] = (index, offset, len(line))
                 elif found is not None:
                     by_patient.setdefault(found[0], array("q")).extend((index, offset, len(line)))
+                    wanted.setdefault(found[0], set()).update(medication_references(found[1]))
                 offset += len(line)
     for patient, places in by_patient.items():
+        for key in sorted(wanted.get(patient, ())):
+            if key in shared:
+                places.extend(shared[key])
         yield Item(f"Patient/{patient}", "fhir-lines", (names, places), patient)
 
 
@@ -123,18 +137,48 @@ def bulk_files(files: list[Path]) -> list[Path]:
     return [file for file in files if file.name != "log.ndjson"]
 
 
-def bulk_line(file: str, number: int, line: bytes) -> tuple[str, dict] | Item | None:
-    """(patient id, resource) of one NDJSON line; an unreadable item if it is not a FHIR resource naming
-    its patient; None for a blank line."""
+def bulk_line(file: str, number: int, line: bytes) -> tuple[str | None, dict] | Item | None:
+    """(patient id, resource) of one NDJSON line; (None, resource) for a Medication, which belongs to no
+    patient; an unreadable item if it is not a FHIR resource naming its patient; None for a blank line, and
+    for a resource of no patient that the FHIR mapping never reads (an Organization, a Practitioner)."""
     if not line.strip():
         return None
     try:
         resource = json.loads(line)
+        kind = resource["resourceType"]
+        if kind in SHARED and not _names_a_patient(resource):
+            return None, resource
+        if kind not in MAPPED and not _names_a_patient(resource):
+            return None
         return _patient_of(resource), resource
     except RecursionError:
         return Item(f"{file}:{number}", "unreadable", "JSON nested too deeply; refused")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         return Item(f"{file}:{number}", "unreadable", f"not a FHIR resource: {exc}")
+
+
+def shared_key(resource: dict) -> str:
+    return f"{resource['resourceType']}/{resource.get('id')}"
+
+
+def medication_references(resource: dict) -> list[str]:
+    """The Medication/id a medication resource names its drug by (``medicationReference``), if any."""
+    reference = resource.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    if not isinstance(target, str) or "Medication/" not in target:
+        return []
+    return ["Medication/" + target.rsplit("Medication/", 1)[1]]
+
+
+def with_medications(resources: list[dict], medications: dict[str, dict]) -> list[dict]:
+    """A patient's resources and the Medications they reference, of those the export holds."""
+    wanted = sorted({key for resource in resources for key in medication_references(resource)})
+    return resources + [medications[key] for key in wanted if key in medications]
+
+
+def _names_a_patient(resource: dict) -> bool:
+    return resource["resourceType"] == "Patient" or any(
+        isinstance(resource.get(key), dict) and resource[key].get("reference") for key in ("subject", "patient"))
 
 
 def bulk_item(patient: str, resources: list[dict]) -> Item:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from kg.cohort.chunks import (SCHEMA_FIELDS, add, error_line, evaluate_items, remove_output, summarize,
                               write_atomically, writing)
-from kg.cohort.inputs import Item, bulk_files, bulk_item, bulk_line, check_sources, line_item, patient_files
+from kg.cohort.inputs import (Item, bulk_files, bulk_item, bulk_line, check_sources, line_item, patient_files,
+                              shared_key, with_medications)
 from kg.errors import UsageError
 from kg.output import answer_line
 
@@ -132,10 +133,15 @@ def _bulk(context, files: list[Path]):
                            for k, file in enumerate(files)])
     found = lines.map(lambda t: ((t[0], t[2][1]), bulk_line(t[1], t[2][1] + 1, t[2][0].encode())))
     unreadable = found.filter(lambda kv: isinstance(kv[1], Item)).values()
-    grouped = (found.filter(lambda kv: isinstance(kv[1], tuple))
+    readable = found.filter(lambda kv: isinstance(kv[1], tuple))
+    # Medications belong to no patient and are few: every executor gets them all, each patient those it references
+    medications = context.broadcast(dict(readable.filter(lambda kv: kv[1][0] is None)
+                                         .map(lambda kv: (shared_key(kv[1][1]), kv[1][1])).collect()))
+    grouped = (readable.filter(lambda kv: kv[1][0] is not None)
                .map(lambda kv: (kv[1][0], (kv[0], kv[1][1])))
                .groupByKey()
-               .map(lambda group: bulk_item(group[0], [r for _, r in sorted(group[1], key=lambda e: e[0])])))
+               .map(lambda group: bulk_item(group[0], with_medications(
+                   [r for _, r in sorted(group[1], key=lambda e: e[0])], medications.value))))
     return context.union([unreadable, grouped])
 
 
