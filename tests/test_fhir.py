@@ -255,3 +255,22 @@ _PATIENT = {"resourceType": "Patient", "id": "p"}
 def test_malformed_bundles_are_input_errors_not_crashes(document, message):
     with pytest.raises(InputError, match=message):
         parse_fhir(json.dumps(document).encode(), "odd.json")
+
+
+def test_a_resource_without_an_id_is_read_by_its_place_in_the_bundle():
+    """A Bundle entry may be known by its fullUrl alone; its resource, without an id, was named by its place
+    with brackets, which no IRI has, and dropped from the record without a word."""
+    from locations import ROOT
+
+    prefetch = json.loads((ROOT / "tests" / "data" / "cds" / "seed-patient-prefetch.json").read_text())["prefetch"]
+    entries = [dict(entry) for value in prefetch.values() if value
+               for entry in (value.get("entry", []) if value["resourceType"] == "Bundle" else [{"resource": value}])]
+    for entry in entries:
+        if entry["resource"]["resourceType"] == "Condition":
+            entry["resource"] = {k: v for k, v in entry["resource"].items() if k != "id"}
+            entry["fullUrl"] = "urn:uuid:5d1a7c2e-8f3b-4c6d-9e0a-1b2c3d4e5f60"
+    bundle = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode()
+    data = parse_fhir(bundle, "no-id.json", now=dt.date(2026, 11, 20), order=US_AXILLA)[0]
+    cancer = [q for q in data.quads if q.predicate.value == ACR + "hasBreastCancer"]
+    assert cancer, [w.message for w in data.warnings]
+    assert not any("no Condition in the breast-cancer value set" in w.message for w in data.warnings)

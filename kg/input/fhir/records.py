@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from urllib.parse import quote
 
 from kg.errors import InputError
 
@@ -35,7 +36,13 @@ class Resource:
 
     @property
     def iri(self) -> str:
-        return f"urn:fhir:{self.type}/{self.data.get('id') or self.where}"
+        # A resource without an id (a Bundle entry known by its fullUrl) is named by its place, written so
+        # that the name is an IRI: one with brackets or spaces would be dropped from the RDF view unseen.
+        return f"urn:fhir:{self.type}/{self.data.get('id') or _place(self.where)}"
+
+
+def _place(where: str) -> str:
+    return quote(where.replace("[", "(").replace("]", ")"), safe="()/.-_~:@!$&'*+,;=")
 
 
 def _check_r4(resource: Resource, source: str) -> None:
