@@ -274,3 +274,25 @@ def test_a_resource_without_an_id_is_read_by_its_place_in_the_bundle():
     cancer = [q for q in data.quads if q.predicate.value == ACR + "hasBreastCancer"]
     assert cancer, [w.message for w in data.warnings]
     assert not any("no Condition in the breast-cancer value set" in w.message for w in data.warnings)
+
+
+def test_a_contained_medication_is_read_as_the_drug_of_its_order(engine):
+    """A MedicationAdministration may name its drug by a Medication it contains ("#id"). Left out, the
+    chemotherapy went unseen and the patient was judged as one before therapy."""
+    from locations import ROOT
+
+    prefetch = json.loads((ROOT / "tests" / "data" / "cds" / "seed-patient-prefetch.json").read_text())["prefetch"]
+    resources = [entry["resource"] for value in prefetch.values() if value
+                 for entry in (value.get("entry", []) if value["resourceType"] == "Bundle" else [{"resource": value}])]
+    contained = []
+    for resource in resources:
+        if "medicationCodeableConcept" in resource:
+            resource = dict(resource, contained=[{"resourceType": "Medication", "id": "drug",
+                                                  "code": resource["medicationCodeableConcept"]}],
+                            medicationReference={"reference": "#drug"})
+            del resource["medicationCodeableConcept"]
+        contained.append(resource)
+    now = dt.date(2026, 11, 20)
+    as_codes, as_contained = (engine.recommend(patients_from_resources(record, "seed.json", now=now, order=US_AXILLA)[0], now=now)
+                              for record in (resources, contained))
+    assert [a["variant"] for a in as_contained.applicable] == [a["variant"] for a in as_codes.applicable] != []

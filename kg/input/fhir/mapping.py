@@ -15,6 +15,7 @@ import json
 import threading
 from collections import Counter, OrderedDict, defaultdict
 from functools import cache
+from urllib.parse import quote
 
 import pyoxigraph as ox
 
@@ -58,6 +59,15 @@ def _linked(value, targets: dict[str, str]):
     return copy
 
 
+def _contained(resource: Resource) -> dict[str, tuple[str, dict]]:
+    """{local id: (IRI, JSON)} of the resources a resource contains, of the types the mapping reads."""
+    found = {}
+    for item in resource.data.get("contained") or []:
+        if isinstance(item, dict) and item.get("resourceType") in MAPPED and isinstance(item.get("id"), str):
+            found[item["id"]] = (f"{resource.iri}#{quote(item['id'], safe='-.')}", item)
+    return found
+
+
 def resolve(reference: str, targets: dict[str, str]) -> str | None:
     """The IRI a reference points to: a fullUrl of the input, Type/id, or an absolute URL ending in Type/id."""
     if reference in targets:
@@ -77,7 +87,14 @@ def reference_targets(resources: list[Resource]) -> dict[str, str]:
 
 
 def _view(resources: list[Resource], targets: dict[str, str]) -> list:
-    graph = [dict(_linked(r.data, targets), **{"@id": r.iri}) for r in resources if r.type in MAPPED]
+    graph = []
+    for r in resources:
+        if r.type in MAPPED:
+            contained = _contained(r)
+            # a reference "#id" inside a resource names one of its contained resources (a Medication, say)
+            local = dict(targets, **{f"#{key}": iri for key, (iri, _) in contained.items()}) if contained else targets
+            graph.append(dict(_linked(r.data, local), **{"@id": r.iri}))
+            graph += [dict(_linked(data, local), **{"@id": iri}) for iri, data in contained.values()]
     if not graph:
         return []
     return list(ox.parse(json.dumps({"@context": CONTEXT, "@graph": graph}).encode(), format=ox.RdfFormat.JSON_LD))
