@@ -719,6 +719,23 @@ def test_calls_beyond_the_concurrency_limit_wait_their_turn_and_get_the_same_ans
     assert seen == [[(c["indicator"], c["summary"]) for c in alone["cards"]]] * 6
 
 
+@needs_fhir_reader
+def test_calls_beyond_the_waiting_bound_get_503_at_once_and_the_service_recovers(tmp_path):
+    """Under overload a call is refused with 503 and Retry-After rather than queued until its caller gives
+    up; none gets a rating it should not, and the next call is answered as usual."""
+    settings = Settings(verify_jwt=False, database=tmp_path / "log.sqlite3", concurrent_calls=1, max_waiting_calls=0)
+    with Uvicorn(lambda url: create_app(settings)) as server:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            together = list(pool.map(lambda _: post(server, "/cds-services/order-select",
+                                                    hook_request("us-axilla", "mri-breast")), range(6)))
+        after = post(server, "/cds-services/order-select", hook_request("us-axilla", "mri-breast"))
+    statuses = [r.status_code for r in together]
+    assert set(statuses) == {200, 503} and after.status_code == 200, statuses
+    for refused in (r for r in together if r.status_code == 503):
+        assert refused.headers["retry-after"] == "1" and "busy" in refused.json()["error"]["message"]
+        assert "cards" not in refused.json()
+
+
 def test_a_concurrency_limit_below_one_is_a_usage_error():
     with pytest.raises(UsageError, match="concurrent calls"):
         Settings(concurrent_calls=0)

@@ -55,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Hook calls answered at once; the others wait here, not in worker threads: the work holds Python's
     # GIL, so more calls at once only make each slower, and under overload the threads thrash.
     answering = asyncio.Semaphore(settings.concurrent_calls)
+    # Calls waiting for their turn. Past the bound a call is refused at once (503 and Retry-After) instead of
+    # joining a queue that only grows under overload, where every caller would wait until it gave up.
+    waiting = 0
     if not settings.verify_jwt:
         log.warning("JWT verification is OFF: any caller is trusted. For development only, never with real patients.")
 
@@ -133,16 +136,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/cds-services/{service_id}")
     async def call(service_id: str, request: Request):
+        nonlocal waiting
         service_of(service_id)
         authenticate(request)
         hook_request = await body(request, HookRequest)
-        async with answering:
+        if answering.locked() and waiting >= settings.max_waiting_calls:
+            raise _Refused(503, f"busy: {waiting} calls are waiting for their turn; retry in a moment",
+                           {"Retry-After": "1"})
+        waiting += 1
+        try:
+            await answering.acquire()
+        finally:
+            waiting -= 1
+        try:
             if await request.is_disconnected():  # the EHR gave up while the call waited its turn
                 return JSONResponse({"error": {"status": 499, "message": "the caller went away"}}, status_code=499)
             try:
                 answer = await run_in_threadpool(service.answer, service_id, hook_request)
             except RequestRefused as exc:
                 raise _Refused(exc.status, str(exc)) from None
+        finally:
+            answering.release()
         return JSONResponse(answer.model_dump(exclude_none=True))
 
     @app.post("/cds-services/{service_id}/feedback")

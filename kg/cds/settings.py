@@ -30,10 +30,15 @@ class Settings:
     cors_origins: tuple[str, ...] = ("*",)
     backend: str = "oxigraph"
     concurrent_calls: int = 2  # hook calls evaluated at once (see kg.cds.app)
+    # calls that may wait for their turn; one more is refused with 503 (about 50 ms of work each: 16 waiting
+    # calls with 2 at once are about 0.4 s of queue)
+    max_waiting_calls: int = 16
 
     def __post_init__(self):
         if self.concurrent_calls < 1:
             raise UsageError(f"concurrent calls must be at least 1, not {self.concurrent_calls}")
+        if self.max_waiting_calls < 0:
+            raise UsageError(f"waiting calls must be 0 or more, not {self.max_waiting_calls}")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise UsageError(f"public URL {self.public_url!r} must start with http:// or https://")
         for issuer, jwks in self.issuers.items():

@@ -28,9 +28,11 @@ from kg.errors import UsageError
 @click.option("--max-body-bytes", type=click.IntRange(1024), default=5 * 1024 * 1024, show_default=True)
 @click.option("--concurrent-calls", type=click.IntRange(1), default=2, show_default=True,
               help="Hook calls evaluated at once; the others wait their turn.")
+@click.option("--max-waiting-calls", type=click.IntRange(0), default=16, show_default=True,
+              help="Hook calls that may wait for their turn; one more gets 503 with Retry-After at once.")
 @thresholds_option
 def command(host, port, trust, public_url, insecure_no_auth, database, gcode, extension_system_actions,
-            max_body_bytes, concurrent_calls, thresholds):
+            max_body_bytes, concurrent_calls, max_waiting_calls, thresholds):
     """Serve imaging appropriateness as CDS Hooks: GET /cds-services, POST /cds-services/{id},
     POST /cds-services/{id}/feedback."""
     import uvicorn
@@ -51,7 +53,7 @@ def command(host, port, trust, public_url, insecure_no_auth, database, gcode, ex
     settings = Settings(issuers=read_issuers(trust) if trust else {}, verify_jwt=not insecure_no_auth,
                         public_url=public_url, database=database, gcode=gcode,
                         extension_system_actions=extension_system_actions, max_body_bytes=max_body_bytes,
-                        concurrent_calls=concurrent_calls, thresholds=thresholds)
+                        concurrent_calls=concurrent_calls, max_waiting_calls=max_waiting_calls, thresholds=thresholds)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
