@@ -31,7 +31,7 @@ class Settings:
     backend: str = "oxigraph"
     concurrent_calls: int = 2  # hook calls evaluated at once (see kg.cds.app)
     # calls that may wait for their turn; one more is refused with 503 (about 50 ms of work each: 16 waiting
-    # calls with 2 at once are about 0.4 s of queue)
+    # calls with 2 at once are 0.4 s of queue on a quiet machine, about 1 s on 2 busy cores)
     max_waiting_calls: int = 16
 
     def __post_init__(self):
