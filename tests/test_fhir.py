@@ -16,7 +16,7 @@ from kg.input import parse_patient, read_patients
 from kg.input.fhir import parse_fhir, patients_from_resources, read_fhir
 from kg.recommend import Engine
 from kg.terms import ACR
-from locations import EXAMPLES_DIR, FIXTURES
+from locations import EXAMPLES_DIR, FIXTURES, ROOT
 
 pytestmark = pytest.mark.skipif(not (FIXTURES / "synthea-r4").is_dir(), reason="../shared/fixtures (FHIR records) is absent")
 
@@ -218,16 +218,19 @@ def test_cli_reads_fhir_by_content_and_takes_order():
     assert answer["order"]["procedure"] == "https://w3id.org/acr-kg/kb/proc-us-axilla"
 
 
+def _seed_entries() -> list[dict]:
+    """The seed patient's record (the CDS prefetch of tests/data/cds) as Bundle entries, each a copy."""
+    prefetch = json.loads((ROOT / "tests" / "data" / "cds" / "seed-patient-prefetch.json").read_text())["prefetch"]
+    return [json.loads(json.dumps(entry)) for value in prefetch.values() if value
+            for entry in (value.get("entry", []) if value["resourceType"] == "Bundle" else [{"resource": value}])]
+
+
 def test_a_bundle_whose_resource_type_comes_late_is_read_as_fhir(tmp_path):
     """FHIR is told from JSON-LD by content. Written with sorted keys, a Bundle puts its entries before its
     resourceType and each resource its extensions before its own: past the first 4 KB, such a record was read
     as JSON-LD holding no triples."""
     from kg.input.fhir.records import looks_like_fhir
-    from locations import ROOT
-
-    prefetch = json.loads((ROOT / "tests" / "data" / "cds" / "seed-patient-prefetch.json").read_text())["prefetch"]
-    entries = [entry for value in prefetch.values() if value
-               for entry in (value.get("entry", []) if value["resourceType"] == "Bundle" else [{"resource": value}])]
+    entries = _seed_entries()
     entries.sort(key=lambda entry: entry["resource"]["resourceType"] != "Patient")
     entries[0]["resource"]["extension"] = [{"url": f"https://example.org/fhir/note-{i}", "valueString": "x" * 80}
                                            for i in range(60)]
@@ -260,11 +263,7 @@ def test_malformed_bundles_are_input_errors_not_crashes(document, message):
 def test_a_resource_without_an_id_is_read_by_its_place_in_the_bundle():
     """A Bundle entry may be known by its fullUrl alone; its resource, without an id, was named by its place
     with brackets, which no IRI has, and dropped from the record without a word."""
-    from locations import ROOT
-
-    prefetch = json.loads((ROOT / "tests" / "data" / "cds" / "seed-patient-prefetch.json").read_text())["prefetch"]
-    entries = [dict(entry) for value in prefetch.values() if value
-               for entry in (value.get("entry", []) if value["resourceType"] == "Bundle" else [{"resource": value}])]
+    entries = _seed_entries()
     for entry in entries:
         if entry["resource"]["resourceType"] == "Condition":
             entry["resource"] = {k: v for k, v in entry["resource"].items() if k != "id"}
@@ -279,11 +278,7 @@ def test_a_resource_without_an_id_is_read_by_its_place_in_the_bundle():
 def test_a_contained_medication_is_read_as_the_drug_of_its_order(engine):
     """A MedicationAdministration may name its drug by a Medication it contains ("#id"). Left out, the
     chemotherapy went unseen and the patient was judged as one before therapy."""
-    from locations import ROOT
-
-    prefetch = json.loads((ROOT / "tests" / "data" / "cds" / "seed-patient-prefetch.json").read_text())["prefetch"]
-    resources = [entry["resource"] for value in prefetch.values() if value
-                 for entry in (value.get("entry", []) if value["resourceType"] == "Bundle" else [{"resource": value}])]
+    resources = [entry["resource"] for entry in _seed_entries()]
     contained = []
     for resource in resources:
         if "medicationCodeableConcept" in resource:
