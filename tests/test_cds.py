@@ -396,6 +396,22 @@ def test_a_referenced_medication_neither_prefetched_nor_fetchable_is_412(open_se
     assert "Medication/seed-paclitaxel" in message and "prefetch.medicationStatements.entry[2]" in message
 
 
+def test_a_drug_on_another_server_is_not_read_from_the_calls_fhir_server(open_server, fhir_server):
+    """An absolute reference to a Medication elsewhere is not read by id from fhirServer, where the same id
+    may be another drug: 412, and no read is made."""
+    FhirHandler.requests.clear()
+    record = _stated_record(include_medications=False)
+    statement = record["medicationStatements"]["entry"][2]["resource"]
+    statement["medicationReference"] = {"reference": "https://other-ehr.example/fhir/Medication/seed-paclitaxel"}
+    authorization = {"access_token": FHIR_TOKEN, "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read",
+                     "subject": "acr-kg"}
+    response = post(open_server, "/cds-services/order-select", hook_request(
+        "us-axilla", prefetch=record, fhirServer=fhir_server.rsplit("/", 1)[0] + "/fhir-stated",
+        fhirAuthorization=authorization))
+    assert response.status_code == 412, response.text
+    assert "another server" in response.json()["error"]["message"] and not FhirHandler.requests
+
+
 def test_fhir_server_refusing_the_token_is_no_answer(open_server, fhir_server):
     request = hook_request("us-axilla", prefetch={}, fhirServer=fhir_server, fhirAuthorization={
         "access_token": "wrong", "token_type": "Bearer", "expires_in": 300, "scope": "user/*.read", "subject": "acr-kg"})

@@ -363,3 +363,13 @@ def test_a_bulk_export_gives_each_patient_the_medications_it_references(tmp_path
         cohort = answers[patient]
         assert [a["variant"] for a in cohort["applicable"]] == [a["variant"] for a in answer["applicable"]] != []
         assert cohort["order"] == answer["order"] and cohort["violations"] == answer["violations"]
+
+
+def test_a_bulk_export_without_the_medications_its_orders_name_is_one_error_per_patient(tmp_path):
+    """Without Medication.ndjson the drug of every chemotherapy order is unknown: no answer, an error each."""
+    export = _seed_export(tmp_path / "export")
+    (export / "Medication.000.ndjson").unlink()
+    summary = run_cohort([str(export)], out=tmp_path / "out", progress=False)
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert summary["inputs"] == summary["errors"] == 2 and summary["patients"] == 0
+    assert all("which the record does not hold" in e["error"] for e in errors)

@@ -291,3 +291,30 @@ def test_a_contained_medication_is_read_as_the_drug_of_its_order(engine):
     as_codes, as_contained = (engine.recommend(patients_from_resources(record, "seed.json", now=now, order=US_AXILLA)[0], now=now)
                               for record in (resources, contained))
     assert [a["variant"] for a in as_contained.applicable] == [a["variant"] for a in as_codes.applicable] != []
+
+
+def test_a_contained_patient_is_never_read_as_the_patient():
+    """Only resources of no patient are read from `contained`: a Patient inside a Condition (a relative, say)
+    gave the record the birth date it lacks, and a recommendation followed."""
+    entries = _seed_entries()
+    for entry in entries:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Patient":
+            del resource["birthDate"]
+        if resource["resourceType"] == "Condition":
+            resource["contained"] = [{"resourceType": "Patient", "id": "mother", "birthDate": "1940-01-01"}]
+    bundle = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode()
+    data = parse_fhir(bundle, "contained-patient.json", now=dt.date(2026, 11, 20), order=US_AXILLA)[0]
+    assert not [q for q in data.quads if q.predicate.value in (ACR + "birthDate", ACR + "ageInYears")]
+    assert not Engine().recommend(data, now=dt.date(2026, 11, 20)).valid
+
+
+def test_a_drug_named_by_a_medication_the_record_lacks_refuses_the_record():
+    """Read without its drug, the chemotherapy would be missing and the patient judged as one who had none."""
+    resources = [entry["resource"] for entry in _seed_entries()]
+    for resource in resources:
+        if "medicationCodeableConcept" in resource:
+            del resource["medicationCodeableConcept"]
+            resource["medicationReference"] = {"reference": "Medication/not-in-the-record"}
+    with pytest.raises(InputError, match=r"names its drug by Medication/not-in-the-record, which the record does not hold"):
+        patients_from_resources(resources, "seed.json", now=dt.date(2026, 11, 20), order=US_AXILLA)

@@ -27,6 +27,7 @@ import httpx
 
 from kg.cds.models import HookRequest
 from kg.cds.settings import Settings
+from kg.input.fhir.records import drug_reference
 
 # What the FHIR mapping reads (kg.input.fhir.records.MAPPED but the ServiceRequest, which is the draft
 # order, and Medication, read by reference): the patient, the cancer, staging and receptor observations,
@@ -43,7 +44,7 @@ PREFETCH = {
     "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}",
 }
 _TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
-MEDICATION_USES = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationStatement"})
+MAX_MEDICATION_READS = 50  # Medications read by id in one call, each one request to the FHIR server
 # Medication/id at the end of a reference, relative or absolute (the reader resolves either by Type/id); the
 # id as FHIR defines it, so it goes into a read path as it is.
 _MEDICATION = re.compile(r"(?:^|/)Medication/([A-Za-z0-9.-]{1,64})$")
@@ -117,7 +118,7 @@ def gather(request: HookRequest, settings: Settings) -> list[Found]:
         with _client(request, settings) as client:
             for key in missing:
                 found += _fetch(client, render(PREFETCH[key], context), key, settings)
-    unread = _unread_medications(found)
+    unread = _unread_medications(found, str(request.fhirServer) if request.fhirServer else None)
     if unread and request.fhirServer is None:
         named = ", ".join(f"{path} ({where})" for path, where in unread.items())
         raise PrefetchError(412, f"the record references {named}, which the prefetch lacks, and the request names "
@@ -133,19 +134,24 @@ def gather(request: HookRequest, settings: Settings) -> list[Found]:
     return found
 
 
-def _unread_medications(found: list[Found]) -> dict[str, str]:
+def _unread_medications(found: list[Found], server: str | None) -> dict[str, str]:
     """{Medication/id: where the first reference to it is} for the Medications that medications of the
-    record reference and the record lacks (a contained one, ``#id``, is not a read)."""
+    record reference and the record lacks (a contained one, ``#id``, is not a read). A reference to another
+    server than the call's FHIR server is not read from this one (the same id may be another drug there)."""
     have = {item.resource.get("id") for item in found if item.resource.get("resourceType") == "Medication"}
     unread: dict[str, str] = {}
     for item in found:
-        if item.resource.get("resourceType") not in MEDICATION_USES:
+        target = drug_reference(item.resource)
+        match = _MEDICATION.search(target) if target else None
+        if not match or match.group(1) in have:
             continue
-        reference = item.resource.get("medicationReference")
-        target = reference.get("reference") if isinstance(reference, dict) else None
-        match = _MEDICATION.search(target) if isinstance(target, str) else None
-        if match and match.group(1) not in have:
-            unread.setdefault(f"Medication/{match.group(1)}", item.where)
+        if "://" in target and not (server and target.startswith(server.rstrip("/") + "/")):
+            raise PrefetchError(412, f"{item.where} names its drug by {target}, on another server than the call's "
+                                     "fhirServer, and the prefetch lacks it: include that Medication in the prefetch")
+        unread.setdefault(f"Medication/{match.group(1)}", item.where)
+    if len(unread) > MAX_MEDICATION_READS:
+        raise PrefetchError(412, f"the record references {len(unread)} Medications that the prefetch lacks; more than "
+                                 f"{MAX_MEDICATION_READS} are not read one by one: include them in the prefetch")
     return unread
 
 

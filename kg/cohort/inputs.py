@@ -19,14 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kg.errors import InputError
-from kg.input.fhir import PATIENT_FACTS
-from kg.input.fhir.records import MAPPED
+from kg.input.fhir.records import MAPPED, SHARED, drug_reference
 from kg.input import PatientData, parse_patient, read_patients
 
 PATIENT_SUFFIXES = {".ttl", ".turtle", ".jsonld", ".json", ".nt"}
-# Resources of a Bulk Data export that belong to no patient and that the FHIR mapping reads: each patient
-# gets those its resources reference (the export has one Medication for many patients' orders).
-SHARED = MAPPED - PATIENT_FACTS - {"Patient"}
 
 
 @dataclass(frozen=True)
@@ -162,10 +158,9 @@ def shared_key(resource: dict) -> str:
 
 
 def medication_references(resource: dict) -> list[str]:
-    """The Medication/id a medication resource names its drug by (``medicationReference``), if any."""
-    reference = resource.get("medicationReference")
-    target = reference.get("reference") if isinstance(reference, dict) else None
-    if not isinstance(target, str) or "Medication/" not in target:
+    """The Medication/id a medication resource names its drug by, if any."""
+    target = drug_reference(resource)
+    if target is None or "Medication/" not in target:
         return []
     return ["Medication/" + target.rsplit("Medication/", 1)[1]]
 

@@ -20,7 +20,8 @@ from urllib.parse import quote
 import pyoxigraph as ox
 
 from kg import queries
-from kg.input.fhir.records import MAPPED, Resource
+from kg.errors import InputError
+from kg.input.fhir.records import MAPPED, SHARED, Resource, drug_reference
 from kg.issues import Issue
 from kg.resources import kb_dir, ontology_dir
 from kg.store.terms import IRI, bind
@@ -60,10 +61,11 @@ def _linked(value, targets: dict[str, str]):
 
 
 def _contained(resource: Resource) -> dict[str, tuple[str, dict]]:
-    """{local id: (IRI, JSON)} of the resources a resource contains, of the types the mapping reads."""
+    """{local id: (IRI, JSON)} of the resources a resource contains that belong to no patient (a Medication).
+    A contained Patient or Condition is never read: it would add another person's facts to the patient."""
     found = {}
     for item in resource.data.get("contained") or []:
-        if isinstance(item, dict) and item.get("resourceType") in MAPPED and isinstance(item.get("id"), str):
+        if isinstance(item, dict) and item.get("resourceType") in SHARED and isinstance(item.get("id"), str):
             found[item["id"]] = (f"{resource.iri}#{quote(item['id'], safe='-.')}", item)
     return found
 
@@ -132,7 +134,10 @@ def map_patient(resources: list[Resource], targets: dict[str, str], base: str, n
         if kept is not None:
             _MAPPED_RECORDS.move_to_end(key)
     if kept is None:
-        quads, warnings = _map_patient(resources, targets, base, now, _LABEL)
+        try:
+            quads, warnings = _map_patient(resources, targets, base, now, _LABEL)
+        except _Unreadable as exc:
+            raise InputError(str(exc), label) from None
         kept = (tuple(quads), tuple(warnings))
         with _MAPPED_LOCK:
             _MAPPED_RECORDS[key] = kept
@@ -158,6 +163,10 @@ def _map_patient(resources: list[Resource], targets: dict[str, str], base: str, 
                               f"{now.isoformat()} left out of the patient graph ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))})",
                               None, None, str(len(later))))
         kept = [r for r in resources if ox.NamedNode(r.iri) not in later]
+    else:
+        kept = resources
+    _check_drugs(kept, targets)
+    if later:
         store = ox.Store()
         store.extend(_view(kept, targets))
         days = [t for t in days if t.subject not in later]
@@ -175,6 +184,21 @@ def _map_patient(resources: list[Resource], targets: dict[str, str], base: str, 
              if q.subject.value.startswith(base) and not q.predicate.value.startswith(FX)]
     warnings += _notes(store, quads, base, now, label)
     return quads, warnings
+
+
+class _Unreadable(Exception):
+    """What the record states cannot be read; map_patient names the record."""
+
+
+def _check_drugs(resources: list[Resource], targets: dict[str, str]) -> None:
+    """A medication given, ordered or stated by a Medication the record does not hold is a drug unseen:
+    read without it, the therapy would be missing and the patient judged as one who had none."""
+    for r in resources:
+        if (target := drug_reference(r.data)) is not None:
+            local = {f"#{key}": iri for key, (iri, _) in _contained(r).items()}
+            if resolve(target, dict(targets, **local)) is None:
+                raise _Unreadable(f"{_name(r.iri)} names its drug by {target}, which the record does not hold: its "
+                                  "therapy cannot be read, so the record is not judged; include that Medication")
 
 
 def _name(iri: str) -> str:

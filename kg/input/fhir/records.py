@@ -18,6 +18,10 @@ from kg.errors import InputError
 # which keeps a 3 MB record of claims and encounters fast to read.
 MAPPED = frozenset({"Patient", "Condition", "Observation", "Procedure", "MedicationRequest", "MedicationAdministration",
                     "MedicationStatement", "Medication", "ImagingStudy", "DiagnosticReport", "ServiceRequest"})
+# Resources that belong to no patient and that the mapping reads (by reference: contained, or shared by many
+# patients' orders in a Bulk Data export), and the resources that name a drug by one.
+SHARED = frozenset({"Medication"})
+MEDICATION_USES = frozenset({"MedicationRequest", "MedicationAdministration", "MedicationStatement"})
 BUNDLE_TYPES = frozenset({"collection", "transaction", "searchset", "document", "batch", "history",
                           "transaction-response", "batch-response", "message"})
 
@@ -43,6 +47,15 @@ class Resource:
 
 def _place(where: str) -> str:
     return quote(where.replace("[", "(").replace("]", ")"), safe="()/.-_~:@!$&'*+,;=")
+
+
+def drug_reference(resource: dict) -> str | None:
+    """The reference by which a medication given, ordered or stated names its drug (medicationReference)."""
+    if resource.get("resourceType") not in MEDICATION_USES:
+        return None
+    reference = resource.get("medicationReference")
+    target = reference.get("reference") if isinstance(reference, dict) else None
+    return target if isinstance(target, str) else None
 
 
 def _check_r4(resource: Resource, source: str) -> None:
