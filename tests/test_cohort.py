@@ -373,3 +373,19 @@ def test_a_bulk_export_without_the_medications_its_orders_name_is_one_error_per_
     errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
     assert summary["inputs"] == summary["errors"] == 2 and summary["patients"] == 0
     assert all("which the record does not hold" in e["error"] for e in errors)
+
+
+def test_resume_without_now_is_refused_on_another_day(cli, tmp_path):
+    """Without --now a record with no order date is judged as of the day of the run, so chunks of another
+    day would mix evaluation dates; with --now they may be resumed any day."""
+    patients = _copies(tmp_path / "patients", "seed-patient.ttl", "order-mri-breast.ttl")
+    for args, refused in (((), True), (("--now", "2026-11-20"), False)):
+        out = tmp_path / ("out-now" if args else "out")
+        assert cli("cohort", patients, "--out", out, "--workers", "1", "--chunk-size", "1", *args).exit_code == 0
+        manifest = out / "chunks" / "manifest.json"
+        written = json.loads(manifest.read_text())
+        assert (written["today"] is None) == bool(args)
+        if written["today"]:
+            manifest.write_text(json.dumps(written | {"today": "2026-01-01"}))  # as if written on that day
+        result = cli("cohort", patients, "--out", out, "--workers", "1", "--chunk-size", "1", "--resume", *args)
+        assert (result.exit_code, "written on another day" in result.stderr) == ((2, True) if refused else (0, False))

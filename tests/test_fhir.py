@@ -318,3 +318,17 @@ def test_a_drug_named_by_a_medication_the_record_lacks_refuses_the_record():
             resource["medicationReference"] = {"reference": "Medication/not-in-the-record"}
     with pytest.raises(InputError, match=r"names its drug by Medication/not-in-the-record, which the record does not hold"):
         patients_from_resources(resources, "seed.json", now=dt.date(2026, 11, 20), order=US_AXILLA)
+
+
+def test_resources_without_ids_are_told_apart_in_a_list_and_in_an_export(tmp_path):
+    """Each id-less resource is named by its own place: a list gave each one [0], and the files of an export
+    each had a "line 2", so two of them collided as one resource with different content."""
+    patient = {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1970-01-01"}
+    weights = [{"resourceType": "Observation", "status": "final", "code": {"text": "Body weight"},
+                "subject": {"reference": "Patient/p"}, "valueQuantity": {"value": 60 + i, "unit": "kg"}} for i in range(2)]
+    assert len(patients_from_resources([patient, *weights], "list.json", now=dt.date(2026, 1, 1))) == 1
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Patient.000.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(weights[0]) + "\n")
+    (folder / "Observation.000.ndjson").write_text(json.dumps(dict(patient, id="q")) + "\n" + json.dumps(weights[1]) + "\n")
+    assert len(read_fhir(folder, now=dt.date(2026, 1, 1))) == 2

@@ -64,6 +64,8 @@ def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine:
     chunk_size = _chunk_size(len(inputs), workers, chunk_size)  # in the manifest, for --resume
     manifest = {"sources": [s if s == "-" else str(Path(s).resolve()) for s in sources], "files": files,
                 "inputs": len(inputs), "chunk_size": chunk_size, "now": now.isoformat() if now else None,
+                # without --now a record with no order date is judged as of today: a resume must be the same day
+                "today": None if now else dt.date.today().isoformat(),
                 "thresholds": thresholds, "formats": sorted(formats)}
     with writing(out):
         _prepare(chunks, manifest, resume)
@@ -106,7 +108,9 @@ def _chunk_size(inputs: int, workers: int, largest: int) -> int:
 # What a changed manifest entry means, in the message of a refused --resume.
 MANIFEST_TERMS = {"sources": "the sources differ", "files": "an input file was edited, added or removed",
                   "inputs": "the number of inputs differs", "chunk_size": "--chunk-size or --workers differs",
-                  "now": "--now differs", "thresholds": "--thresholds differs", "formats": "--format differs"}
+                  "now": "--now differs", "thresholds": "--thresholds differs", "formats": "--format differs",
+                  "today": "it was written on another day, and records without an order date are judged as of the day "
+                           "of the run; give --now to resume across days"}
 
 
 def _prepare(chunks: Path, manifest: dict, resume: bool) -> None:

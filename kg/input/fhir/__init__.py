@@ -76,11 +76,8 @@ def patients_from_resources(resources: list[dict], name: str, *, now: dt.date | 
     (acrkb:proc-us-axilla or in full), or a ServiceRequest (a CDS Hooks draft order). Without one, the latest
     draft or active ServiceRequest of the record is the order.
     """
-    checked = []
-    for index, item in enumerate(resources):
-        checked += resources_from_json(item, name) if isinstance(item, dict) and item.get("resourceType") == "Bundle" \
-            else resources_from_json([item], name)
-    return patients_from_resources_checked(checked, name, now=now, order=order)
+    # read as one JSON array: each resource is named by its own place ([3], [5].entry[2]), unique in the list
+    return patients_from_resources_checked(resources_from_json(list(resources), name), name, now=now, order=order)
 
 
 def patients_from_resources_checked(resources: list[Resource], name: str, *, now: dt.date | None,

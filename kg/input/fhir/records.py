@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 from urllib.parse import quote
 
 from kg.errors import InputError
@@ -174,7 +175,8 @@ def resources_from_ndjson(text: str, source: str) -> list[Resource]:
             item = json.loads(line)
         except ValueError as exc:
             raise InputError(f"not valid NDJSON: {exc}", source, number) from None
-        found.append(_resource(item, f"line {number}", f"{source}:{number}"))
+        # the file's name in the place: the files of one export each have a line 2
+        found.append(_resource(item, f"{Path(source).name} line {number}", f"{source}:{number}"))
     return found
 
 
