@@ -3,7 +3,8 @@
 
 Every error is a JSON object ``{"error": {"status", "message"}}`` with a 4xx status: bad JSON, a body
 over the size limit, a wrong hook, a missing context, FHIR that is not R4, an untrusted caller. A 5xx
-means the FHIR server of the EHR failed (502) or a bug of ours (500); never an answer on guessed data.
+means the FHIR server of the EHR failed (502), the service is busy (503, with Retry-After) or a bug of
+ours (500); never an answer on guessed data.
 """
 from __future__ import annotations
 
@@ -41,10 +42,9 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
     return JSONResponse({"error": {"status": status, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings) -> FastAPI:
     """The app with its own engine, log database and JWT verifier (all made here, so the app works
     mounted in another, where lifespan events do not run)."""
-    settings = settings or Settings()
     if settings.verify_jwt and not settings.public_url:
         # The audience of a token is this service as the EHR calls it. A request's own URL will not do:
         # its host comes from the Host header, which the caller chooses, so any token would fit.
@@ -138,13 +138,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def call(service_id: str, request: Request):
         nonlocal waiting
         service_of(service_id)
-        authenticate(request)
-        hook_request = await body(request, HookRequest)
-        if answering.locked() and waiting >= settings.max_waiting_calls:
+        if answering.locked() and waiting >= settings.max_waiting_calls:  # before its token is spent or its body read
             raise _Refused(503, f"busy: {waiting} calls are waiting for their turn; retry in a moment",
                            {"Retry-After": "1"})
         waiting += 1
         try:
+            authenticate(request)
+            hook_request = await body(request, HookRequest)
             await answering.acquire()
         finally:
             waiting -= 1

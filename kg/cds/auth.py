@@ -79,6 +79,8 @@ class Verifier:
         # PyJWT reads exp and iat with int(), so a number in quotes passes it (and would crash the subtraction)
         if not all(isinstance(claims[name], (int, float)) for name in ("exp", "iat")):
             raise Unauthorized("the JWT's exp and iat claims must be numbers (seconds since 1970)")
+        if not isinstance(claims["jti"], str):  # older PyJWT releases take any JSON value
+            raise Unauthorized("the JWT's jti claim must be a string")
         if claims["exp"] - claims["iat"] > self.settings.max_token_lifetime:
             raise Unauthorized(f"token lives longer than {self.settings.max_token_lifetime} s (exp - iat)")
         if not self._replays.claim(f"{issuer}\n{claims['jti']}", claims["exp"] + self.settings.clock_leeway):

@@ -78,7 +78,9 @@ def command(name, params, patient, data_files, input_format, now, thresholds, ba
         raise UsageError("give either --patient (a patient graph, validated) or --data (RDF loaded as it is), not both")
     if patient is None:
         store = open_patient_store(backend, kb_files) if data_files else open_backend(backend, kb_files)
-        check_thresholds(thresholds, KnowledgeContext.read(store))  # unused here, but a wrong key is still wrong
+        # unused here, but a wrong key is still wrong: checked against the knowledge base loaded, or, for a
+        # remote endpoint (which may hold no threshold sets), against ours
+        check_thresholds(thresholds, KnowledgeContext.read(store) if kb_files else None)
         if data_files:
             store.set_patients([quad for path in data_files for quad in read_graph(path, input_format)])
         answer = _answer(store, query, values, output_format)

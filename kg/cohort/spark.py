@@ -131,7 +131,8 @@ def _numbered(context, path: Path):
 def _bulk(context, files: list[Path]):
     lines = context.union([_numbered(context, file).map(lambda pair, k=k, name=str(file): (k, name, pair))
                            for k, file in enumerate(files)])
-    found = lines.map(lambda t: ((t[0], t[2][1]), bulk_line(t[1], t[2][1] + 1, t[2][0].encode())))
+    # read once: the unreadable lines, the Medications and the patients' resources are three passes over it
+    found = lines.map(lambda t: ((t[0], t[2][1]), bulk_line(t[1], t[2][1] + 1, t[2][0].encode()))).cache()
     unreadable = found.filter(lambda kv: isinstance(kv[1], Item)).values()
     readable = found.filter(lambda kv: isinstance(kv[1], tuple))
     # Medications belong to no patient and are few: every executor gets them all, each patient those it references

@@ -116,10 +116,10 @@ def read_graph(source: str | Path, input_format: str | None = None) -> list:
         data = Path(source).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror or exc}", name) from None
-    return _parse_rdf(data, name, input_format)
+    return _parse_rdf(data, name, input_format, rename_blank_nodes=True)  # _:b0 of two files: two nodes
 
 
-def _parse_rdf(data: bytes, name: str, input_format: str | None) -> list:
+def _parse_rdf(data: bytes, name: str, input_format: str | None, *, rename_blank_nodes: bool = False) -> list:
     """The quads of RDF input, refusing what could reach the network or that we cannot hold."""
     data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark, as some editors write, says nothing
     fmt = _guess_format(name, data, input_format)
@@ -129,7 +129,7 @@ def _parse_rdf(data: bytes, name: str, input_format: str | None) -> list:
         _check_json_depth(data, name)
     base = Path(name).resolve().as_uri() if name not in ("<stdin>", "<input>") else "urn:acr-kg:input:"
     try:
-        quads = list(ox.parse(data, format=FORMATS[fmt], base_iri=base))
+        quads = list(ox.parse(data, format=FORMATS[fmt], base_iri=base, rename_blank_nodes=rename_blank_nodes))
     except SyntaxError as exc:
         message = str(exc)
         if "remote context" in message.lower():
