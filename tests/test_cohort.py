@@ -389,3 +389,13 @@ def test_resume_without_now_is_refused_on_another_day(cli, tmp_path):
             manifest.write_text(json.dumps(written | {"today": "2026-01-01"}))  # as if written on that day
         result = cli("cohort", patients, "--out", out, "--workers", "1", "--chunk-size", "1", "--resume", *args)
         assert (result.exit_code, "written on another day" in result.stderr) == ((2, True) if refused else (0, False))
+
+
+def test_an_out_folder_inside_a_source_folder_is_not_read_as_input(tmp_path):
+    """The second run over a folder that holds the first run's --out read its results.ttl and chunks as
+    patients (and --resume was always refused, the inputs having changed)."""
+    patients = _copies(tmp_path / "patients", "seed-patient.ttl", "order-mri-breast.ttl")
+    out = patients / "out"
+    first = run_cohort([str(patients)], out=out, progress=False, formats=("parquet", "turtle"))
+    again = run_cohort([str(patients)], out=out, progress=False, formats=("parquet", "turtle"), resume=True)
+    assert first["inputs"] == again["inputs"] == 2 and again["errors"] == 0

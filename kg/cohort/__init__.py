@@ -59,8 +59,8 @@ def run_cohort(sources: list[str], *, out: str | Path, workers: int = 1, engine:
     check_sources(sources)
     with writing(out):  # before the inputs are listed, which may take long for a large export
         out.mkdir(parents=True, exist_ok=True)
-    files = fingerprint(sources)  # before the files are read: one edited while this run reads it differs on --resume
-    inputs = list(list_items(sources))
+    files = fingerprint(sources, out=out)  # before the files are read: one edited while this run reads it differs on --resume
+    inputs = list(list_items(sources, out=out))
     chunk_size = _chunk_size(len(inputs), workers, chunk_size)  # in the manifest, for --resume
     manifest = {"sources": [s if s == "-" else str(Path(s).resolve()) for s in sources], "files": files,
                 "inputs": len(inputs), "chunk_size": chunk_size, "now": now.isoformat() if now else None,

@@ -36,7 +36,7 @@ class Item:
     id: str | None = None
 
 
-def items(sources: list[str]) -> Iterator[Item]:
+def items(sources: list[str], *, out: Path | None = None) -> Iterator[Item]:
     """Every input of the sources, in order (folders sorted by name)."""
     for source in sources:
         if source == "-":
@@ -44,7 +44,7 @@ def items(sources: list[str]) -> Iterator[Item]:
             continue
         path = Path(source)
         if path.is_dir():
-            bulk, files = folder_files(path)
+            bulk, files = folder_files(path, out=out)
             if bulk:
                 yield from _bulk(bulk)
             for file in files:
@@ -68,12 +68,12 @@ def check_sources(sources: list[str]) -> None:
             raise InputError("no such file or folder", source)
 
 
-def folder_files(folder: Path) -> tuple[list[Path], list[Path]]:
+def folder_files(folder: Path, *, out: Path | None = None) -> tuple[list[Path], list[Path]]:
     """(Bulk Data files, patient files) of a folder, as the run reads them."""
-    return bulk_files(sorted(folder.glob("*.ndjson"))), patient_files(folder)
+    return bulk_files(sorted(folder.glob("*.ndjson"))), patient_files(folder, out=out)
 
 
-def fingerprint(sources: list[str]) -> str:
+def fingerprint(sources: list[str], *, out: Path | None = None) -> str:
     """A digest of the path, size and modification time (ns) of every file the sources read: it changes
     when a file is edited, added or removed, and costs one stat a file, not a read of 100,000 files."""
     digest = hashlib.sha256()
@@ -81,16 +81,29 @@ def fingerprint(sources: list[str]) -> str:
         if source == "-":
             continue  # stdin cannot be fingerprinted; run_cohort refuses --resume with it
         path = Path(source)
-        files = [f for group in folder_files(path) for f in group] if path.is_dir() else [path]
+        files = [f for group in folder_files(path, out=out) for f in group] if path.is_dir() else [path]
         for file in files:
             stat = file.stat()
             digest.update(f"{file.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def patient_files(folder: Path) -> list[Path]:
-    """The patient files of a folder and its subfolders, sorted."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PATIENT_SUFFIXES)
+def patient_files(folder: Path, *, out: Path | None = None) -> list[Path]:
+    """The patient files of a folder and its subfolders, sorted; never those under ``out``, the run's own
+    output (a results.ttl there is not a patient)."""
+    inside = _inside(out, folder)
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PATIENT_SUFFIXES
+                  and (inside is None or p.relative_to(folder).parts[:len(inside)] != inside))
+
+
+def _inside(out: Path | None, folder: Path) -> tuple[str, ...] | None:
+    """Where ``out`` is inside ``folder`` (its path parts there), or None when it is not."""
+    if out is None:
+        return None
+    try:
+        return Path(out).resolve().relative_to(folder.resolve()).parts
+    except ValueError:
+        return None
 
 
 def _bulk(files: list[Path]) -> Iterator[Item]:
@@ -141,12 +154,14 @@ def bulk_line(file: str, number: int, line: bytes) -> tuple[str | None, dict] | 
         return None
     try:
         resource = json.loads(line)
-        kind = resource["resourceType"]
-        if kind in SHARED and not _names_a_patient(resource):
-            return None, resource
-        if kind not in MAPPED and not _names_a_patient(resource):
-            return None
-        return _patient_of(resource), resource
+        try:
+            return _patient_of(resource), resource
+        except KeyError:
+            if resource["resourceType"] in SHARED:
+                return None, resource
+            if resource["resourceType"] not in MAPPED:
+                return None
+            raise
     except RecursionError:
         return Item(f"{file}:{number}", "unreadable", "JSON nested too deeply; refused")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -169,11 +184,6 @@ def with_medications(resources: list[dict], medications: dict[str, dict]) -> lis
     """A patient's resources and the Medications they reference, of those the export holds."""
     wanted = sorted({key for resource in resources for key in medication_references(resource)})
     return resources + [medications[key] for key in wanted if key in medications]
-
-
-def _names_a_patient(resource: dict) -> bool:
-    return resource["resourceType"] == "Patient" or any(
-        isinstance(resource.get(key), dict) and resource[key].get("reference") for key in ("subject", "patient"))
 
 
 def bulk_item(patient: str, resources: list[dict]) -> Item:

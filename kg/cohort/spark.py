@@ -68,7 +68,7 @@ def run_spark(sources: list[str], *, out: str | Path, workers: int = 2, now: dt.
     spark = spark or session(workers=workers)
     start = time.perf_counter()
     context = spark.sparkContext
-    inputs = _inputs(context, sources)
+    inputs = _inputs(context, sources, out)
     with_triples = "turtle" in formats
     records = inputs.mapPartitions(lambda part: _evaluate(iter(part), now, thresholds, with_triples))
     frame = spark.createDataFrame(records, _schema()).persist()
@@ -93,7 +93,7 @@ def run_spark(sources: list[str], *, out: str | Path, workers: int = 2, now: dt.
     return total
 
 
-def _inputs(context, sources: list[str]):
+def _inputs(context, sources: list[str], out: Path):
     """One RDD of items: Bulk Data resources grouped by patient, JSON Lines, and listed patient files."""
     parts, listed = [], []
     for source in sources:
@@ -105,7 +105,7 @@ def _inputs(context, sources: list[str]):
             ndjson = bulk_files(sorted(path.glob("*.ndjson")))
             if ndjson:
                 parts.append(_bulk(context, ndjson))
-            listed += patient_files(path)
+            listed += patient_files(path, out=out)
         elif suffix == ".ndjson":
             parts.append(_bulk(context, bulk_files([path])))
         elif suffix == ".jsonl":
