@@ -399,3 +399,18 @@ def test_an_out_folder_inside_a_source_folder_is_not_read_as_input(tmp_path):
     first = run_cohort([str(patients)], out=out, progress=False, formats=("parquet", "turtle"))
     again = run_cohort([str(patients)], out=out, progress=False, formats=("parquet", "turtle"), resume=True)
     assert first["inputs"] == again["inputs"] == 2 and again["errors"] == 0
+
+
+def test_a_bulk_patients_bad_resource_is_named_by_file_and_line(tmp_path):
+    """The reader's error about one of a Bulk Data patient's resources names its file and line, not [i]."""
+    export = _small_export(tmp_path / "export")
+    with (export / "Condition.000.ndjson").open("w") as out:
+        out.write(json.dumps({"resourceType": "Condition", "id": "c0", "subject": {"reference": "Patient/p0"},
+                              "code": {"coding": [{"system": "http://snomed.info/sct", "code": "254837009"}]},
+                              "onsetDateTime": "2026-03-02"}) + "\n")
+        out.write(json.dumps({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/p1"},
+                              "code": "C50.9"}) + "\n")  # not an R4 CodeableConcept
+    summary = run_cohort([str(export)], out=tmp_path / "out", progress=False)
+    errors = [json.loads(line) for line in (tmp_path / "out" / "errors.jsonl").read_text().splitlines()]
+    assert summary["inputs"] == 2 and summary["patients"] == 1 and len(errors) == 1
+    assert errors[0]["source"] == "Patient/p1" and "Condition.000.ndjson:2" in errors[0]["error"], errors

@@ -9,6 +9,7 @@ JSON Lines: one object a line, either ``{"id": ..., "turtle": "..."}`` /
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -110,13 +111,13 @@ def _bulk(files: list[Path]) -> Iterator[Item]:
     """A Bulk Data export: the resources grouped by the patient they belong to (``Patient/<id>``).
 
     A first pass reads each line to find its patient and keeps only where the line is (file, byte offset,
-    length): an export of 10,000 patients is gigabytes of JSON, and held as Python objects it would not fit
+    length, line number): an export of 10,000 patients is gigabytes of JSON, and held as Python objects it would not fit
     in memory. The worker that evaluates a patient reads its lines again (``read``). A Medication belongs to
     no patient: each patient gets the Medications its own resources reference."""
     names = tuple(str(file) for file in bulk_files(files))
     by_patient: dict[str, array] = {}
     wanted: dict[str, set[str]] = {}  # patient -> Medication/id its resources reference
-    shared: dict[str, tuple[int, int, int]] = {}  # Medication/id -> where its line is
+    shared: dict[str, tuple[int, int, int, int]] = {}  # Medication/id -> where its line is
     for index, name in enumerate(names):
         try:
             stream = open(name, "rb")
@@ -129,9 +130,9 @@ def _bulk(files: list[Path]) -> Iterator[Item]:
                 if isinstance(found, Item):
                     yield found
                 elif found is not None and found[0] is None:
-                    shared[shared_key(found[1])] = (index, offset, len(line))
+                    shared[shared_key(found[1])] = (index, offset, len(line), number)
                 elif found is not None:
-                    by_patient.setdefault(found[0], array("q")).extend((index, offset, len(line)))
+                    by_patient.setdefault(found[0], array("q")).extend((index, offset, len(line), number))
                     wanted.setdefault(found[0], set()).update(medication_references(found[1]))
                 offset += len(line)
     for patient, places in by_patient.items():
@@ -180,14 +181,15 @@ def medication_references(resource: dict) -> list[str]:
     return ["Medication/" + target.rsplit("Medication/", 1)[1]]
 
 
-def with_medications(resources: list[dict], medications: dict[str, dict]) -> list[dict]:
-    """A patient's resources and the Medications they reference, of those the export holds."""
-    wanted = sorted({key for resource in resources for key in medication_references(resource)})
-    return resources + [medications[key] for key in wanted if key in medications]
+def with_medications(placed: list[tuple[str, dict]], medications: dict[str, tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """A patient's (place, resource) pairs and those of the Medications they reference, of those the export holds."""
+    wanted = sorted({key for _, resource in placed for key in medication_references(resource)})
+    return placed + [medications[key] for key in wanted if key in medications]
 
 
-def bulk_item(patient: str, resources: list[dict]) -> Item:
-    """The item of one patient's resources, in the order of the export."""
+def bulk_item(patient: str, resources: list[tuple[str, dict]]) -> Item:
+    """The item of one patient's resources, each with its place in the export (``file:line``), in the order
+    of the export."""
     return Item(f"Patient/{patient}", "fhir-patient", resources, patient)
 
 
@@ -259,18 +261,18 @@ def _graph(body: object, key: str, fmt: str, item: Item) -> PatientData:
     return data
 
 
-def _lines_at(names: tuple[str, ...], places: array) -> list[dict]:
-    """The resources at these places of an export's files (see ``_bulk``), in the export's order."""
+def _lines_at(names: tuple[str, ...], places: array) -> list[tuple[str, dict]]:
+    """(file:line, resource) at these places of an export's files (see ``_bulk``), in the export's order."""
     resources, streams = [], {}
     try:
-        for at in range(0, len(places), 3):
-            index, offset, length = places[at:at + 3]
+        for at in range(0, len(places), 4):
+            index, offset, length, number = places[at:at + 4]
             if index not in streams:
                 streams[index] = open(names[index], "rb")
             streams[index].seek(offset)
             line = streams[index].read(length)
             try:
-                resources.append(json.loads(line))
+                resources.append((f"{Path(names[index]).name}:{number}", json.loads(line)))
             except ValueError:
                 raise InputError(f"the line at byte {offset} is no longer a FHIR resource: the file changed after "
                                  "the export was listed", names[index]) from None
@@ -282,8 +284,12 @@ def _lines_at(names: tuple[str, ...], places: array) -> list[dict]:
     return resources
 
 
-def _fhir_resources(resources: list[dict], source: str, patient_id: str | None,
+def _fhir_resources(placed: list[tuple[str, dict]], source: str, patient_id: str | None,
                     now: dt.date | None) -> list[tuple[str | None, PatientData]]:
-    from kg.input.fhir import patients_from_resources
+    """A Bulk Data patient read as the FHIR reader reads an export, each resource named by its file and line."""
+    from kg.input.fhir import patients_from_resources_checked
+    from kg.input.fhir.records import resources_from_json
 
-    return [(patient_id, data) for data in patients_from_resources(resources, source, now=now)]
+    resources = [dataclasses.replace(r, where=place if r.where == "resource" else f"{place} {r.where}")
+                 for place, data in placed for r in resources_from_json(data, place)]
+    return [(patient_id, data) for data in patients_from_resources_checked(resources, source, now=now, order=None)]

@@ -129,20 +129,22 @@ def _numbered(context, path: Path):
 
 
 def _bulk(context, files: list[Path]):
+    names = [file.name for file in files]
     lines = context.union([_numbered(context, file).map(lambda pair, k=k, name=str(file): (k, name, pair))
                            for k, file in enumerate(files)])
     # read once: the unreadable lines, the Medications and the patients' resources are three passes over it
     found = lines.map(lambda t: ((t[0], t[2][1]), bulk_line(t[1], t[2][1] + 1, t[2][0].encode()))).cache()
     unreadable = found.filter(lambda kv: isinstance(kv[1], Item)).values()
     readable = found.filter(lambda kv: isinstance(kv[1], tuple))
+    place = lambda key: f"{names[key[0]]}:{key[1] + 1}"  # noqa: E731  (file:line, as the local engine names it)
     # Medications belong to no patient and are few: every executor gets them all, each patient those it references
     medications = context.broadcast(dict(readable.filter(lambda kv: kv[1][0] is None)
-                                         .map(lambda kv: (shared_key(kv[1][1]), kv[1][1])).collect()))
+                                         .map(lambda kv: (shared_key(kv[1][1]), (place(kv[0]), kv[1][1]))).collect()))
     grouped = (readable.filter(lambda kv: kv[1][0] is not None)
                .map(lambda kv: (kv[1][0], (kv[0], kv[1][1])))
                .groupByKey()
                .map(lambda group: bulk_item(group[0], with_medications(
-                   [r for _, r in sorted(group[1], key=lambda e: e[0])], medications.value))))
+                   [(place(key), r) for key, r in sorted(group[1], key=lambda e: e[0])], medications.value))))
     return context.union([unreadable, grouped])
 
 
