@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kg.cds import prefetch
@@ -169,15 +169,13 @@ def _call(request: HookRequest) -> str:
 
 
 def _read(item: prefetch.Found, call: str) -> list[Resource]:
-    """The reader's resources of one item (checked as FHIR R4), named by where the call put it: the reader
-    names a resource by its place in the list it is given, which here would be [0] for every one."""
+    """The reader's resources of one item (checked as FHIR R4), named by where the call put it."""
     from kg.input.fhir.records import resources_from_json
 
     try:
-        read = resources_from_json(item.resource, f"{call}, {item.where}")
+        return resources_from_json(item.resource, f"{call}, {item.where}", place=item.where)
     except InputError as exc:
         raise RequestRefused(422, str(exc)) from None
-    return [replace(r, where=item.where if r.where == "resource" else f"{item.where}.{r.where}") for r in read]
 
 
 def _check_one_patient(found: list[prefetch.Found], patient_id: str) -> None:

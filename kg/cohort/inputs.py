@@ -9,7 +9,6 @@ JSON Lines: one object a line, either ``{"id": ..., "turtle": "..."}`` /
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -290,6 +289,5 @@ def _fhir_resources(placed: list[tuple[str, dict]], source: str, patient_id: str
     from kg.input.fhir import patients_from_resources_checked
     from kg.input.fhir.records import resources_from_json
 
-    resources = [dataclasses.replace(r, where=place if r.where == "resource" else f"{place} {r.where}")
-                 for place, data in placed for r in resources_from_json(data, place)]
+    resources = [r for place, data in placed for r in resources_from_json(data, place, place=place)]
     return [(patient_id, data) for data in patients_from_resources_checked(resources, source, now=now, order=None)]

@@ -8,7 +8,7 @@ revision of R4, and every R4 record among the fixtures (Synthea, mCODE STU4, Bul
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import quote
@@ -150,8 +150,18 @@ def _entries(bundle: dict, where: str, source: str) -> list[Resource]:
     return found
 
 
-def resources_from_json(document, source: str) -> list[Resource]:
-    """The resources of one JSON document: a Bundle, an array of resources, or one resource."""
+def resources_from_json(document, source: str, *, place: str | None = None) -> list[Resource]:
+    """The resources of one JSON document: a Bundle, an array of resources, or one resource, each named by
+    its place in the document. With ``place``, where the document sits in a larger whole (a prefetch key of
+    a hook call, a line of an export), the names start with it, as names are unique only within a document;
+    messages of the checks still say where in the document (``source`` says where the document is)."""
+    found = _document(document, source)
+    if place is None:
+        return found
+    return [replace(r, where=place if r.where == "resource" else f"{place}.{r.where}") for r in found]
+
+
+def _document(document, source: str) -> list[Resource]:
     if isinstance(document, list):
         found = []
         for index, item in enumerate(document):
