@@ -82,7 +82,7 @@ _worker = None
 
 def _init_worker():
     global _worker
-    _worker = Engine()
+    _worker = Engine(threads=1)  # a process per core already
     evaluate(_worker, generate(1)[0])
 
 

@@ -1,8 +1,9 @@
-"""One engine shared by threads, batches that mix evaluation dates, and the public API."""
+"""One engine shared by threads, batches that mix evaluation dates, queries side by side, and the public API."""
 from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -10,8 +11,12 @@ import pytest
 import kg
 from kg.input import parse_patient, read_patient
 from kg.errors import UsageError
-from kg.recommend import Engine, Request
+from kg import queries
+from kg.recommend import DERIVATION, Engine, Request
 from kg.recommend.batcher import Batcher
+from kg.recommend.signatures import _mentioned
+from kg.store.embedded import PATIENT_GRAPH
+from kg.store.parallel import SideBySide
 from kg.synthetic import case_turtle, random_case
 from locations import EXAMPLES_DIR
 
@@ -112,3 +117,65 @@ def test_one_bad_call_in_a_batch_fails_alone(recommender, mixed, alone):
     assert [r.as_dict() for r in calls[2][1].result()] == alone[2:4]
     with pytest.raises(RuntimeError, match="closed"):
         batcher.evaluate([Request(mixed[0])])
+
+
+def test_one_by_one_answers_the_same_with_one_thread_or_two(mixed, alone):
+    # two threads: a patient alone is derived while it is validated; one thread: validated first
+    for threads in (1, 2):
+        engine = Engine(threads=threads)
+        assert [engine.recommend(data).as_dict() for data in mixed] == alone, f"{threads} thread(s)"
+
+
+def test_an_invalid_patient_alone_leaves_nothing_derived_in_the_store(mixed, alone):
+    engine = Engine(threads=2)
+    invalid = [data for data, answer in zip(mixed, alone) if not answer["valid"]]
+    assert invalid
+    for data in invalid:
+        answer = engine.recommend(data)
+        assert not answer.valid and answer.derived == [] and answer.applicable == []
+    with engine.store() as store:  # the store the calls used, back in the pool
+        assert not list(store.store.quads_for_pattern(None, None, None, PATIENT_GRAPH))
+
+
+def test_the_queries_of_one_derivation_stage_read_none_of_each_others_answers(recommender, mixed):
+    """What lets a stage's queries run side by side (kg.recommend.engine.DERIVATION): no query reads a
+    predicate that another query of its stage writes, directly or as a criterion aspect."""
+    written: dict[str, set[str]] = {}
+    for data in mixed:
+        with recommender.loaded(Request(data)) as (answer, store):
+            for stage in DERIVATION:
+                for name in stage:
+                    found = store.construct(queries.get(name).text)
+                    written.setdefault(name, set()).update(str(p) for _, p, _ in found)
+    assert all(written[name] for stage in DERIVATION for name in stage), "a query never wrote anything: no evidence"
+    with recommender.store() as store:
+        aspects = {str(r["aspect"]) for r in store.select(
+            "SELECT DISTINCT ?aspect WHERE { ?c <https://w3id.org/acr-kg/ontology/criterionAspect> ?aspect }")}
+    for stage in DERIVATION:
+        for reader in stage:
+            reads = re.sub(r"(?s)CONSTRUCT\s*\{.*?\}\s*(?=WHERE)", "", queries.get(reader).text)  # the template writes
+            iris, variable, bound, _ = _mentioned(reads)
+            assert not variable or bound, f"{reader} reads any predicate"
+            for writer in set(stage) - {reader}:
+                assert not written[writer] & iris, f"{reader} reads what {writer} writes"
+                assert not (variable and written[writer] & aspects), f"{reader} reads criterion aspects {writer} writes"
+
+
+def test_side_by_side_keeps_the_order_and_raises_after_every_item_has_ended():
+    side = SideBySide(2)
+    assert side.map(lambda n: n * n, list(range(20))) == [n * n for n in range(20)]
+    ended = []
+
+    def work(n):
+        if n == 0:
+            raise ValueError("first")
+        ended.append(n)
+        return n
+
+    with pytest.raises(ValueError, match="first"):
+        side.map(work, list(range(6)))
+    assert sorted(ended) == [1, 2, 3, 4, 5]
+    # maps inside maps: a helper that never started is cancelled, never waited for
+    assert side.map(lambda n: sum(side.map(lambda m: m, list(range(n)))), [3, 4, 5]) == [3, 6, 10]
+    with pytest.raises(ValueError):
+        SideBySide(0)

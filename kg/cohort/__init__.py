@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from kg.cohort.chunks import add, remove_output, run_chunk, write_atomically, writing
+from kg.cohort.chunks import add, one_core, remove_output, run_chunk, write_atomically, writing
 from kg.cohort.inputs import check_sources, fingerprint
 from kg.cohort.inputs import items as list_items
 from kg.errors import UsageError
@@ -135,7 +135,7 @@ def _map(tasks: list, workers: int):
     import multiprocessing
 
     # spawn: each worker starts clean and builds its own engine (no store copied from the parent)
-    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks))) as pool:
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(tasks)), initializer=one_core) as pool:
         yield from pool.imap_unordered(run_chunk, tasks)
 
 

@@ -25,6 +25,14 @@ from kg.terms import ACR
 ORDER_PREDICATES = {ACR + "hasCurrentOrder", ACR + "orderedProcedure"}
 
 _shared = None
+_threads: int | None = None  # per call; None: the engine's default (a thread per core)
+
+
+def one_core() -> None:
+    """This process is one of several, a core each (a worker of a pool or a Spark task): its engine then
+    runs a call's queries one at a time, instead of competing with its siblings for the other cores."""
+    global _threads
+    _threads = 1
 
 
 def shared():
@@ -33,7 +41,7 @@ def shared():
     if _shared is None:
         from kg.recommend.signatures import SharedExplanations
 
-        _shared = SharedExplanations(Engine())
+        _shared = SharedExplanations(Engine(threads=_threads))
     return _shared
 
 

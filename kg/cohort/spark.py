@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from kg.cohort.chunks import (SCHEMA_FIELDS, add, error_line, evaluate_items, remove_output, summarize,
+from kg.cohort.chunks import (SCHEMA_FIELDS, add, error_line, evaluate_items, one_core, remove_output, summarize,
                               write_atomically, writing)
 from kg.cohort.inputs import (Item, bulk_files, bulk_item, bulk_line, check_sources, line_item, patient_files,
                               shared_key, with_medications)
@@ -150,6 +150,7 @@ def _bulk(context, files: list[Path]):
 
 def _evaluate(partition, now: dt.date | None, thresholds: str, with_triples: bool) -> Iterator[tuple]:
     """The records of one partition: results, errors, Turtle of the derived facts, and its summary."""
+    one_core()  # a Spark task holds one core; its siblings hold the others
     empty = (None,) * len(SCHEMA_FIELDS)
     rows_seen, errors_seen, count = [], [], 0
     while batch := list(itertools.islice(partition, BATCH)):

@@ -20,14 +20,17 @@ from dataclasses import dataclass
 from kg import queries
 from kg.input import PatientData, batches, evaluation_date, node_owners, patients_in
 from kg.store import PatientStore, open_patient_store, to_oxigraph
+from kg.store.parallel import ONE_AT_A_TIME, available_cores, side_by_side
 from kg.validate import ENGINES, Evaluation, KnowledgeContext, check_thresholds, context_quads, validate_many
 from kg.validate.shapes import compiled_shapes
 from kg.recommend.explain import EXPLANATION, explain
 from kg.recommend.results import Recommendation
 
 PROV_DERIVED_FROM = "http://www.w3.org/ns/prov#wasDerivedFrom"
-# Enrichment queries, in order: each one's triples are added to the patient data before the next runs.
-DERIVATION = ("derive-case", "match-variants", "assess-nodes", "ultrasound-result")
+# Enrichment queries, in stages: each stage's triples are added to the patient data before the next runs.
+# The queries of one stage read none of each other's answers (a test checks it), so they run side by side:
+# the case aspects then the variants they match; the node assessments then the ultrasound result.
+DERIVATION = (("derive-case", "assess-nodes"), ("match-variants", "ultrasound-result"))
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,9 @@ class Engine:
     """Validates and recommends; safe to share between threads."""
 
     def __init__(self, *, backend: str = "oxigraph", kb_files: Sequence | None = None,
-                 validation: str = "sparql"):
+                 validation: str = "sparql", threads: int | None = None):
+        """``threads``: how many threads one call may use for its independent queries (default: one per
+        core, at most 4; 1 when the caller already runs a process per core)."""
         if validation not in ENGINES:
             from kg.errors import UsageError
 
@@ -56,6 +61,7 @@ class Engine:
         self.validation = validation
         self._kb_files = tuple(kb_files) if kb_files else None
         self._pool: queue.SimpleQueue[PatientStore] = queue.SimpleQueue()
+        self.side = side_by_side(threads or min(available_cores(), 4))
         compiled_shapes()
         with self.store() as store:
             self.knowledge = KnowledgeContext.read(store)  # thresholds and the facts the shapes read
@@ -105,8 +111,8 @@ class Engine:
         with self.store() as store:
             for indexes in batches([r.data.quads for r in requests]):
                 batch = [requests[i] for i in indexes]
-                loaded, predicates = self._load(store, batch)
-                self._explain(store, [r for r in loaded if r.valid], predicates)
+                loaded, _, rows = self._load(store, batch, EXPLANATION)
+                self._explain([r for r in loaded if r.valid], rows)
                 for index, result in zip(indexes, loaded):
                     results[index] = result
         return results
@@ -130,11 +136,15 @@ class Engine:
 
     # --- the steps -------------------------------------------------------------------------------
 
-    def _validate(self, batch: Sequence[Request]) -> tuple[list[Recommendation], dict]:
+    def _validate(self, batch: Sequence[Request], owners: dict | None = None,
+                  evaluations: Sequence[Evaluation] | None = None) -> tuple[list[Recommendation], dict]:
         graphs = [request.data.quads for request in batch]
-        evaluations = [request.evaluation() for request in batch]
-        owners = node_owners(graphs)  # who holds each node: for validation results and derived facts
-        validations = validate_many(graphs, evaluations, engine=self.validation, owners=owners, knowledge=self.knowledge)
+        if evaluations is None:
+            evaluations = [request.evaluation() for request in batch]
+        if owners is None:
+            owners = node_owners(graphs)  # who holds each node: for validation results and derived facts
+        validations = validate_many(graphs, evaluations, engine=self.validation, owners=owners, knowledge=self.knowledge,
+                                    side=self.side)
         results = []
         for request, evaluation, validation in zip(batch, evaluations, validations):
             patients = patients_in(request.data.quads)
@@ -145,37 +155,86 @@ class Engine:
             results.append(result)
         return results, owners
 
-    def _load(self, store: PatientStore, batch: Sequence[Request]) -> tuple[list[Recommendation], set[str]]:
+    def _load(self, store: PatientStore, batch: Sequence[Request], explanation: dict[str, str] | None = None
+              ) -> tuple[list[Recommendation], set[str], dict[str, dict[str, list]]]:
         """Validate the batch and put the valid patients, with their contexts, in the store with their
-        derived facts. Invalid data never reach the store. Also returns the predicates now in the
-        patient data, which decide the queries worth running (see ``# @needs``)."""
-        results, owners = self._validate(batch)
-        valid = [(index, request) for index, (request, result) in enumerate(zip(batch, results)) if result.valid]
-        store.set_patients(None)
-        if not valid:
-            return results, set()
-        quads = [list(itertools.chain(request.data.quads, context_quads(index, request.data.quads, results[index].evaluation, self.knowledge)))
-                 for index, request in valid]
-        store.set_patients(list(itertools.chain.from_iterable(quads)))
-        predicates = {q.predicate.value for graph in quads for q in graph}
-        for name in DERIVATION:
-            triples = _run(store, name, predicates)
-            store.add_patient_triples(triples)
-            predicates.update(str(triple[1]) for triple in triples)
-            for triple in triples:
-                for index in owners.get(to_oxigraph(triple[0]), ()):
-                    results[index].derived.append(triple)
-        return results, predicates
+        derived facts. Also returns the predicates now in the patient data, which decide the queries
+        worth running (see ``# @needs``), and the rows of the ``explanation`` queries (key -> patient ->
+        rows; key -> query name asked).
 
-    def _explain(self, store: PatientStore, results: list[Recommendation], predicates: set[str]) -> None:
-        """Fill in the explanation of every valid, loaded result: each query once for the batch."""
-        if not results:
-            return
-        rows = {key: _rows_by_patient(store, name, predicates) for key, name in EXPLANATION.items()}
+        In a batch, invalid data never reach the store: they could change the other patients' answers.
+        A patient alone is derived and explained while it is validated, side by side, and what was
+        found is dropped, with the store emptied, unless it proves valid.
+        """
+        owners = node_owners([request.data.quads for request in batch])
+        evaluations = [request.evaluation() for request in batch]  # once: "today" may turn meanwhile
+
+        def loading(indexes: Sequence[int]) -> tuple[list, set[str], dict]:
+            derived, predicates = self._derive(store, batch, evaluations, indexes)
+            return derived, predicates, self.rows_by_patient(store, explanation, predicates) if explanation and indexes else {}
+
+        if len(batch) == 1 and store.concurrent and self.side.threads > 1:
+            (results, _), found = self.side.map(lambda step: step(), [
+                lambda: self._validate(batch, owners, evaluations), lambda: _attempt(loading, [0])])
+            valid = [0] if results[0].valid else []
+            if valid and isinstance(found, Exception):
+                raise found  # a failure on invalid data is no news: the violations say what is wrong
+        else:
+            results, _ = self._validate(batch, owners, evaluations)
+            valid = [index for index, result in enumerate(results) if result.valid]
+            found = loading(valid)
+        if not valid:
+            store.set_patients(None)
+            return results, set(), {}
+        derived, predicates, rows = found
+        for triple in derived:
+            for index in owners.get(to_oxigraph(triple[0]), ()):
+                results[index].derived.append(triple)
+        return results, predicates, rows
+
+    def _derive(self, store: PatientStore, batch: Sequence[Request], evaluations: Sequence[Evaluation],
+                indexes: Sequence[int]) -> tuple[list, set[str]]:
+        """Put these patients of the batch in the store, each with its evaluation context, and add what
+        the derivation queries find: (the derived triples, the predicates now in the patient data)."""
+        quads = [list(itertools.chain(batch[index].data.quads, context_quads(index, batch[index].data.quads,
+                                                                             evaluations[index], self.knowledge)))
+                 for index in indexes]
+        store.set_patients(list(itertools.chain.from_iterable(quads)))
+        if not quads:
+            return [], set()
+        predicates = {q.predicate.value for graph in quads for q in graph}
+        side = self.side if store.concurrent else ONE_AT_A_TIME
+        derived = []
+        for stage in DERIVATION:
+            for triples in side.map(lambda name: _run(store, name, predicates), stage):
+                store.add_patient_triples(triples)
+                predicates.update(str(triple[1]) for triple in triples)
+                derived += triples
+        return derived, predicates
+
+    def _explain(self, results: list[Recommendation], rows: dict[str, dict[str, list]]) -> None:
+        """Fill in the explanation of every valid, loaded result from the rows of the explanation
+        queries, each run once for the batch."""
         for result in results:
             explain(result, {key: grouped.get(result.patient, []) for key, grouped in rows.items()},
                     self.labels, self.sources)
             result.not_evaluated = [dict(variant) for variant in self.not_evaluated]  # each answer its own
+
+
+    def rows_by_patient(self, store: PatientStore, names: dict[str, str], predicates: set[str]) -> dict[str, dict[str, list]]:
+        """Key -> patient -> rows of the named query, for each of ``names`` (key -> query name), the
+        queries side by side when the store can answer several at once."""
+        side = self.side if store.concurrent else ONE_AT_A_TIME
+        found = side.map(lambda name: _rows_by_patient(store, name, predicates), list(names.values()))
+        return dict(zip(names, found))
+
+
+def _attempt(step, *args):
+    """The step's answer, or the exception it raised."""
+    try:
+        return step(*args)
+    except Exception as exc:  # noqa: BLE001 - judged by the caller once validation has ended
+        return exc
 
 
 def _run(store: PatientStore, name: str, predicates: set[str]):

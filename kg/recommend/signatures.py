@@ -38,7 +38,7 @@ import pyoxigraph as ox
 from kg import queries
 from kg.input import batches
 from kg.input.coding import code_namespaces
-from kg.recommend.engine import Engine, Request, _rows_by_patient
+from kg.recommend.engine import Engine, Request
 from kg.recommend.explain import EXPLANATION, explain
 from kg.recommend.results import Recommendation
 from kg.store import IRI, BNode, to_oxigraph
@@ -139,6 +139,9 @@ class SharedExplanations:
             frozenset().union(*(p for p, _ in self.views.values()))
         self.shared = (OWN_NAMESPACE, *code_namespaces())
         self.memory: dict[str, OrderedDict] = {part: OrderedDict() for part in self.views}
+        # the explanation queries run in each batch's own store: those of the DIRECT parts, and ROW_KEYS
+        wanted = {key for part in DIRECT for key in parts()[part]} | ROW_KEYS
+        self._batch_queries = {key: name for key, name in EXPLANATION.items() if key in wanted}
         self._baseline: dict | None = None
         self.explained = 0  # patients whose explanation queries ran (representatives)
         self.reused = 0  # patients answered from a signature
@@ -150,8 +153,8 @@ class SharedExplanations:
         with self.engine.store() as store:
             for indexes in batches([r.data.quads for r in requests], size=BATCH_SIZE):
                 batch = [requests[i] for i in indexes]
-                loaded, predicates = self.engine._load(store, batch)
-                self._explain(store, batch, loaded, *self._direct(store, loaded, predicates))
+                loaded, _, rows = self.engine._load(store, batch, self._batch_queries)
+                self._explain(store, batch, loaded, *self._direct(loaded, rows))
                 for index, result in zip(indexes, loaded):
                     results[index] = result
         return results
@@ -214,16 +217,15 @@ class SharedExplanations:
 
     # --- explanation -----------------------------------------------------------------------------
 
-    def _direct(self, store, loaded: list[Recommendation], predicates: set[str]) -> tuple[dict, dict]:
-        """From the loaded batch: (index, part) -> the explanation fields of the DIRECT parts, and the rows
-        of the ROW_KEYS queries (key -> patient -> rows)."""
+    def _direct(self, loaded: list[Recommendation], rows: dict[str, dict]) -> tuple[dict, dict]:
+        """From the rows of the batch's own queries: (index, part) -> the explanation fields of the DIRECT
+        parts, and the rows of the ROW_KEYS queries (key -> patient -> rows)."""
         found = {}
         for part in DIRECT:
-            rows = {key: _rows_by_patient(store, EXPLANATION[key], predicates) for key in parts()[part]}
             for i, result in enumerate(loaded):
                 if result.valid:
-                    found[i, part] = self._explained(result, {key: rows[key].get(result.patient, []) for key in rows})
-        return found, {key: _rows_by_patient(store, EXPLANATION[key], predicates) for key in ROW_KEYS}
+                    found[i, part] = self._explained(result, {key: rows[key].get(result.patient, []) for key in parts()[part]})
+        return found, {key: rows.get(key, {}) for key in ROW_KEYS}
 
     def _explain(self, store, batch: Sequence[Request], loaded: list[Recommendation],
                  direct: dict[tuple[int, str], dict], batch_rows: dict[str, dict]) -> None:
@@ -301,7 +303,7 @@ class SharedExplanations:
             predicates = {q.predicate.value for graph in quads for q in graph}
             predicates |= {str(t[1]) for i in group for t in loaded[i].derived}
             needed = {key for i in group for part in wanted[i] for key in parts()[part]} - ROW_KEYS
-            rows = {key: _rows_by_patient(store, EXPLANATION[key], predicates) for key in needed} | batch_rows
+            rows = self.engine.rows_by_patient(store, {key: name for key, name in EXPLANATION.items() if key in needed}, predicates) | batch_rows
             for i in group:
                 for part in wanted[i]:
                     keys = parts()[part]

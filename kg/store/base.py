@@ -28,6 +28,9 @@ class Backend(Protocol):
     """A read-only SPARQL engine holding the knowledge base in its default graph."""
 
     name: str
+    # whether several threads may query it at once and gain by it (an engine that plans and evaluates
+    # outside Python's lock): a call then runs its independent queries side by side
+    concurrent: bool
 
     def select(self, query: str, params: Mapping[str, Value] | None = None) -> Rows: ...
 

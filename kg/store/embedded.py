@@ -42,6 +42,7 @@ class EmbeddedStore:
     gives each call a store of its own."""
 
     name = "oxigraph"
+    concurrent = True
 
     def __init__(self, kb_files=None):
         self._knowledge = _knowledge_base_quads(tuple(kb_files) if kb_files else None)

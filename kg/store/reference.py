@@ -32,6 +32,7 @@ def to_rdflib(value):
 
 class RdflibStore:
     name = "rdflib"
+    concurrent = False
 
     def __init__(self, kb_files=None):
         self.kb = rdflib.Graph()

@@ -16,6 +16,7 @@ from kg.errors import UsageError
 from kg.input.batches import node_owners
 from kg.input.coding import code_namespaces
 from kg.store import from_oxigraph
+from kg.store.parallel import SideBySide
 from kg.terms import OWN_NAMESPACE
 from kg.validate.compiled import ShapeResult
 from kg.validate.context import (Evaluation, KnowledgeContext, check_thresholds, context_node, context_quads,
@@ -51,11 +52,12 @@ def validate(quads, now: dt.date, thresholds: str = "seed", *, engine: str = "sp
 
 
 def validate_many(graphs: Sequence, evaluations: Sequence[Evaluation], *, engine: str = "sparql",
-                  owners: dict | None = None, knowledge: KnowledgeContext | None = None) -> list[ValidationResult]:
+                  owners: dict | None = None, knowledge: KnowledgeContext | None = None,
+                  side: SideBySide | None = None) -> list[ValidationResult]:
     """Validate several patient graphs that share no node (see kg.input.batches), in one pass.
 
     Each result goes to the graph that owns its focus node (``owners``: ``node_owners(graphs)``, if the
-    caller has it already).
+    caller has it already). ``side``: how the shape queries may run side by side.
     """
     if engine == "pyshacl":
         from kg.validate.reference import validate_with_pyshacl
@@ -63,7 +65,7 @@ def validate_many(graphs: Sequence, evaluations: Sequence[Evaluation], *, engine
         results = [validate_with_pyshacl(data_graph([quads], [evaluation], knowledge))
                    for quads, evaluation in zip(graphs, evaluations)]
     elif engine == "sparql":
-        found = compiled_shapes().run(data_graph(graphs, evaluations, knowledge))
+        found = compiled_shapes().run(data_graph(graphs, evaluations, knowledge), side=side)
         owners = node_owners(graphs) if owners is None else owners
         # each graph's evaluation context is its own, so a result about it goes to that graph alone
         owners = owners | {context_node(index): [index] for index in range(len(graphs))}

@@ -11,6 +11,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import OWL, RDF, RDFS, SH
 
 from kg.errors import AcrKgError, InputError
+from kg.store.parallel import ONE_AT_A_TIME, SideBySide
 from kg.validate.compiled import core
 from kg.validate.compiled.sparql import Prefixes, correlate
 
@@ -146,8 +147,9 @@ class CompiledShapes:
             self._written[key] = found
         return list(found)
 
-    def run(self, store: ox.Store) -> list[ShapeResult]:
-        """Validate the data in ``store``: every violated constraint, at every focus node and value."""
+    def run(self, store: ox.Store, *, side: SideBySide | None = None) -> list[ShapeResult]:
+        """Validate the data in ``store``: every violated constraint, at every focus node and value.
+        ``side``: runs the queries side by side (they read nothing of each other's)."""
         predicates = set()
         for quad in store:
             if isinstance(quad.subject, ox.Triple) or isinstance(quad.object, ox.Triple):
@@ -155,10 +157,8 @@ class CompiledShapes:
                 raise InputError(f"RDF 1.2 triple terms are not supported in validated data (one is stated with "
                                  f"<{quad.predicate.value}>)")
             predicates.add(quad.predicate.value)
-        results = []
-        for query in self.queries(predicates):
-            results.extend(self._results(store.query(query)))
-        return results
+        found = (side or ONE_AT_A_TIME).map(lambda query: self._results(store.query(query)), self.queries(predicates))
+        return [result for results in found for result in results]
 
     def _results(self, solutions) -> list[ShapeResult]:
         names = [v.value for v in solutions.variables]
