@@ -4,6 +4,9 @@ A query file starts with comment lines: the first is its one-line description, a
 ``# @param NAME TYPE DESCRIPTION`` line declares a parameter, written ``$NAME`` in the query body.
 A ``# @needs PREDICATE`` line says that the query has no answer unless the data hold a triple with that
 predicate; the recommender then skips it for patients without one (a test checks each such claim).
+A ``# @knowledge-base`` line in the body marks the group that follows it, ``{ SELECT ... }``, as reading
+the knowledge base alone: the engine answers it once and sends its solutions as a VALUES table instead
+(kg.recommend.engine), and the file stays a query that runs as written on any endpoint.
 Queries under ``queries/internal/`` serve the toolkit itself (reading the context of a validation, the
 labels of variants); they are not part of the catalogue users browse.
 """
@@ -53,6 +56,19 @@ class NamedQuery:
     params: tuple[Param, ...]
     form: str  # SELECT, CONSTRUCT, ASK or DESCRIBE
     needs: tuple[str, ...] = ()  # predicate IRIs without which the query has no answer
+    # (start, end) of each group marked ``# @knowledge-base``, braces included
+    knowledge_base_parts: tuple[tuple[int, int], ...] = ()
+
+    def with_knowledge_base_answered(self, answer) -> str:
+        """The text with each knowledge-base part replaced by its solutions as a VALUES table;
+        ``answer(select_text)`` gives (variable names, rows of SPARQL term texts, None for unbound)."""
+        text = self.text
+        prologue = "".join(f"PREFIX {name}: <{iri}>\n" for name, iri in _PREFIX.findall(text))
+        for start, end in reversed(self.knowledge_base_parts):
+            names, rows = answer(f"{prologue}SELECT * WHERE {text[start:end]}")
+            table = "\n".join("    (" + " ".join("UNDEF" if term is None else term for term in row) + ")" for row in rows)
+            text = f"{text[:start]}VALUES ({' '.join('?' + name for name in names)}) {{\n{table}\n  }}{text[end:]}"
+        return text
 
     def coerce(self, raw: dict[str, str]) -> dict[str, Value]:
         """Check and type --param values against the declared parameters."""
@@ -90,7 +106,30 @@ def _read(path: Path) -> NamedQuery:
             if m.group(1) not in prefixes:
                 raise UsageError(f"{path}: @needs uses the undeclared prefix {m.group(1)!r}")
             needs.append(prefixes[m.group(1)] + m.group(2))
-    return NamedQuery(name, path, text, description, params, form, tuple(needs))
+    return NamedQuery(name, path, text, description, params, form, tuple(needs), _knowledge_base_parts(path, text))
+
+
+_KNOWLEDGE_BASE = re.compile(r"^[ \t]*#\s*@knowledge-base[ \t]*$", re.MULTILINE)
+# What a brace count must skip: strings, IRIs and comments (a brace inside them is no group).
+_SKIPPED = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|'
+                      r"'(?:[^'\\\n]|\\.)*'|<[^<>\"{}|^`\\\s]*>|#[^\n]*|[{}]")
+
+
+def _knowledge_base_parts(path: Path, text: str) -> tuple[tuple[int, int], ...]:
+    parts = []
+    for marker in _KNOWLEDGE_BASE.finditer(text):
+        start = text.find("{", marker.end())
+        if start < 0 or text[marker.end():start].strip() or not re.match(r"\{\s*SELECT\b", text[start:], re.IGNORECASE):
+            raise UsageError(f"{path}: @knowledge-base must be followed by a group {{ SELECT ... }}")
+        depth = 0
+        for token in _SKIPPED.finditer(text, start):
+            depth += {"{": 1, "}": -1}.get(token.group(), 0)
+            if depth == 0:
+                parts.append((start, token.end()))
+                break
+        else:
+            raise UsageError(f"{path}: the @knowledge-base group is not closed")
+    return tuple(parts)
 
 
 @lru_cache(maxsize=None)

@@ -1,6 +1,7 @@
 """One engine shared by threads, batches that mix evaluation dates, queries side by side, and the public API."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 import re
@@ -179,3 +180,48 @@ def test_side_by_side_keeps_the_order_and_raises_after_every_item_has_ended():
     assert side.map(lambda n: sum(side.map(lambda m: m, list(range(n)))), [3, 4, 5]) == [3, 6, 10]
     with pytest.raises(ValueError):
         SideBySide(0)
+
+
+def _knowledge_base_queries():
+    return [query for query in queries.catalogue().values() if query.knowledge_base_parts]
+
+
+def test_knowledge_base_parts_read_the_knowledge_base_alone_and_answer_as_written(recommender, mixed):
+    """A part marked # @knowledge-base is answered once per engine; that is right only if no patient
+    changes its answer. The whole query, with the parts sent as VALUES tables, answers as written."""
+    marked = _knowledge_base_queries()
+    assert [q.name for q in marked] == ["criteria-status"]
+    with recommender.store() as store:
+        alone = {q.name: [store.select(text).rows for text in _part_selects(q)] for q in marked}
+    compared = 0
+    for data in mixed[::10]:
+        with recommender.loaded(Request(data)) as (answer, store):
+            for query in marked:
+                assert [store.select(text).rows for text in _part_selects(query)] == alone[query.name]
+                if answer.valid:
+                    assert store.select(recommender.texts[query.name]).rows == store.select(query.text).rows
+                    compared += 1
+    assert compared > 5
+    assert recommender.texts["criteria-status"] != queries.get("criteria-status").text
+
+
+def _part_selects(query) -> list[str]:
+    texts = []
+    query.with_knowledge_base_answered(lambda text: texts.append(text) or ([], []))
+    return texts
+
+
+def test_a_knowledge_base_part_is_a_group_whose_braces_are_counted_outside_strings_and_comments(tmp_path):
+    path = tmp_path / "q.rq"
+    text = ('# a query\nSELECT * WHERE {\n  # @knowledge-base\n  { SELECT ?a ?b WHERE { ?a <urn:p> "}" } # }\n  }\n'
+            '  ?a <urn:q> ?c .\n}\n')
+    path.write_text(text)
+    start, end = queries._knowledge_base_parts(path, text)[0]
+    assert text[start:end].endswith("# }\n  }")
+    answered = dataclasses.replace(queries.get("criteria-status"), text=text, knowledge_base_parts=((start, end),))
+    table = answered.with_knowledge_base_answered(lambda select: (["a", "b"], [["<urn:x>", None]]))
+    assert "VALUES (?a ?b) {\n    (<urn:x> UNDEF)\n  }\n  ?a <urn:q> ?c ." in table
+    for broken in ("SELECT * WHERE {\n  # @knowledge-base\n  ?a <urn:p> ?b .\n}\n",
+                   "SELECT * WHERE {\n  # @knowledge-base\n  { SELECT ?a WHERE { ?a <urn:p> ?b }\n"):
+        with pytest.raises(UsageError, match="@knowledge-base"):
+            queries._knowledge_base_parts(path, broken)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from kg import queries
 from kg.input import PatientData, batches, evaluation_date, node_owners, patients_in
-from kg.store import PatientStore, open_patient_store, to_oxigraph
+from kg.store import BNode, PatientStore, open_patient_store, to_oxigraph
 from kg.store.parallel import ONE_AT_A_TIME, available_cores, side_by_side
 from kg.validate import ENGINES, Evaluation, KnowledgeContext, check_thresholds, context_quads, validate_many
 from kg.validate.shapes import compiled_shapes
@@ -69,6 +69,8 @@ class Engine:
             self.sources = _source_catalogue(store.select(queries.get("sources").text))
             version = store.select(queries.internal("knowledge-base-version").text).rows
             self.knowledge_base = version[0]["versionIRI"] if version else ""
+            # the queries as the engine sends them: knowledge-base parts answered once (kg.queries)
+            self.texts = {name: _answered(store, queries.get(name)) for name in (*EXPLANATION.values(), *itertools.chain(*DERIVATION))}
             self.not_evaluated = [
                 {"topic_id": r["topicId"], "variant_number": r["variantNumber"], "variant": r["variant"],
                  "label": r["label"], "reason": "its population is stated in words only (an imported rating "
@@ -206,7 +208,7 @@ class Engine:
         side = self.side if store.concurrent else ONE_AT_A_TIME
         derived = []
         for stage in DERIVATION:
-            for triples in side.map(lambda name: _run(store, name, predicates), stage):
+            for triples in side.map(lambda name: self._run(store, name, predicates), stage):
                 store.add_patient_triples(triples)
                 predicates.update(str(triple[1]) for triple in triples)
                 derived += triples
@@ -225,8 +227,43 @@ class Engine:
         """Key -> patient -> rows of the named query, for each of ``names`` (key -> query name), the
         queries side by side when the store can answer several at once."""
         side = self.side if store.concurrent else ONE_AT_A_TIME
-        found = side.map(lambda name: _rows_by_patient(store, name, predicates), list(names.values()))
+        found = side.map(lambda name: self._rows_by_patient(store, name, predicates), list(names.values()))
         return dict(zip(names, found))
+
+    def _run(self, store: PatientStore, name: str, predicates: set[str]):
+        query = queries.get(name)
+        if not predicates.issuperset(query.needs):
+            return []  # the query declares it has no answer without these predicates (see kg.queries)
+        return (store.construct if query.form == "CONSTRUCT" else store.select)(self.texts[name])
+
+    def _rows_by_patient(self, store: PatientStore, name: str, predicates: set[str]) -> dict[str, list]:
+        grouped: dict[str, list] = {}
+        for row in self._run(store, name, predicates):
+            grouped.setdefault(row["patient"], []).append(row)
+        return grouped
+
+
+def _answered(store: PatientStore, query: queries.NamedQuery) -> str:
+    """The query's text with its knowledge-base parts answered from this store (the knowledge base
+    alone); as written when a part has a blank node in its answer, which a VALUES table cannot hold."""
+    if not query.knowledge_base_parts or not store.values_tables:
+        return query.text
+
+    def answer(text: str):
+        found = store.select(text)
+        if any(isinstance(value, BNode) for row in found for value in row.values()):
+            raise _Unanswerable
+        return found.variables, [[None if row[name] is None else str(to_oxigraph(row[name])) for name in found.variables]
+                                 for row in found]
+
+    try:
+        return query.with_knowledge_base_answered(answer)
+    except _Unanswerable:
+        return query.text
+
+
+class _Unanswerable(Exception):
+    """A knowledge-base part whose answer a VALUES table cannot hold."""
 
 
 def _attempt(step, *args):
@@ -235,20 +272,6 @@ def _attempt(step, *args):
         return step(*args)
     except Exception as exc:  # noqa: BLE001 - judged by the caller once validation has ended
         return exc
-
-
-def _run(store: PatientStore, name: str, predicates: set[str]):
-    query = queries.get(name)
-    if not predicates.issuperset(query.needs):
-        return []  # the query declares it has no answer without these predicates (see kg.queries)
-    return (store.construct if query.form == "CONSTRUCT" else store.select)(query.text)
-
-
-def _rows_by_patient(store: PatientStore, name: str, predicates: set[str]) -> dict[str, list]:
-    grouped: dict[str, list] = {}
-    for row in _run(store, name, predicates):
-        grouped.setdefault(row["patient"], []).append(row)
-    return grouped
 
 
 def _record_sources(quads) -> list[dict]:

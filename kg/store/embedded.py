@@ -43,6 +43,7 @@ class EmbeddedStore:
 
     name = "oxigraph"
     concurrent = True
+    values_tables = True
 
     def __init__(self, kb_files=None):
         self._knowledge = _knowledge_base_quads(tuple(kb_files) if kb_files else None)

@@ -33,6 +33,7 @@ def to_rdflib(value):
 class RdflibStore:
     name = "rdflib"
     concurrent = False
+    values_tables = False
 
     def __init__(self, kb_files=None):
         self.kb = rdflib.Graph()

@@ -35,6 +35,7 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
 class RemoteEndpoint:
     name = "remote"
     concurrent = False
+    values_tables = False
 
     def __init__(self, url: str, *, timeout: float = 10.0, deadline: float = 60.0,
                  max_bytes: int = MAX_RESPONSE_BYTES):
