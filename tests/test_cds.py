@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from kg.cds.app import create_app
 from kg.cds.models import Card, FeedbackRequest, HookResponse, OrderContext
 from kg.cds.prefetch import PREFETCH
+from kg.cds.service import HookService
 from kg.cds.settings import Settings
 from kg.cli import main
 from kg.errors import UsageError
@@ -786,3 +787,14 @@ def test_calls_beyond_the_waiting_bound_get_503_at_once_and_the_service_recovers
 def test_a_concurrency_limit_below_one_is_a_usage_error():
     with pytest.raises(UsageError, match="concurrent calls"):
         Settings(concurrent_calls=0)
+    with pytest.raises(UsageError, match="query threads"):
+        Settings(query_threads=0)
+
+
+def test_the_service_engine_uses_the_query_threads_it_is_given(tmp_path):
+    for threads in (1, 2):
+        service = HookService.create(Settings(verify_jwt=False, database=tmp_path / f"{threads}.sqlite3", query_threads=threads))
+        try:
+            assert service.engine.side.threads == threads
+        finally:
+            service.close()

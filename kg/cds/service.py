@@ -84,7 +84,7 @@ class HookService:
     def create(cls, settings: Settings) -> "HookService":
         from kg.input.fhir.records import load_r4_models
 
-        engine = Engine(backend=settings.backend)
+        engine = Engine(backend=settings.backend, threads=settings.query_threads)
         load_r4_models()
         check_thresholds(settings.thresholds, engine.knowledge)  # a bad set is a usage error at start, not a 500 per call
         return cls(settings, engine, FeedbackStore(settings.database), procedure_codings(), Batcher(engine))

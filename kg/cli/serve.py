@@ -30,9 +30,12 @@ from kg.errors import UsageError
               help="Hook calls evaluated at once; the others wait their turn.")
 @click.option("--max-waiting-calls", type=click.IntRange(0), default=16, show_default=True,
               help="Hook calls that may wait for their turn; one more gets 503 with Retry-After at once.")
+@click.option("--query-threads", type=click.IntRange(1), default=1, show_default=True,
+              help="Threads one call may use for its independent queries: more answers a lone call sooner, "
+                   "fewer leaves the cores to the calls evaluated at once.")
 @thresholds_option
 def command(host, port, trust, public_url, insecure_no_auth, database, gcode, extension_system_actions,
-            max_body_bytes, concurrent_calls, max_waiting_calls, thresholds):
+            max_body_bytes, concurrent_calls, max_waiting_calls, query_threads, thresholds):
     """Serve imaging appropriateness as CDS Hooks: GET /cds-services, POST /cds-services/{id},
     POST /cds-services/{id}/feedback."""
     import uvicorn
@@ -53,7 +56,8 @@ def command(host, port, trust, public_url, insecure_no_auth, database, gcode, ex
     settings = Settings(issuers=read_issuers(trust) if trust else {}, verify_jwt=not insecure_no_auth,
                         public_url=public_url, database=database, gcode=gcode,
                         extension_system_actions=extension_system_actions, max_body_bytes=max_body_bytes,
-                        concurrent_calls=concurrent_calls, max_waiting_calls=max_waiting_calls, thresholds=thresholds)
+                        concurrent_calls=concurrent_calls, max_waiting_calls=max_waiting_calls, query_threads=query_threads,
+                        thresholds=thresholds)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
