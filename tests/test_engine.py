@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import random
 import re
+import signal
+import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -16,7 +20,8 @@ from kg import queries
 from kg.recommend import DERIVATION, Engine, Request
 from kg.recommend.batcher import Batcher
 from kg.recommend.signatures import _mentioned
-from kg.store.embedded import PATIENT_GRAPH
+from kg.recommend.engine import _answered
+from kg.store.embedded import PATIENT_GRAPH, EmbeddedStore
 from kg.store.parallel import SideBySide
 from kg.synthetic import case_turtle, random_case
 from locations import EXAMPLES_DIR
@@ -225,3 +230,106 @@ def test_a_knowledge_base_part_is_a_group_whose_braces_are_counted_outside_strin
                    "SELECT * WHERE {\n  # @knowledge-base\n  { SELECT ?a WHERE { ?a <urn:p> ?b }\n"):
         with pytest.raises(UsageError, match="@knowledge-base"):
             queries._knowledge_base_parts(path, broken)
+
+
+def test_an_interrupt_while_a_map_waits_still_waits_for_its_running_items():
+    """A signal in the caller (Ctrl-C, an alarm) must not let map return while a helper still runs one
+    of its items: the engine would hand the call's store to the next call with a query still on it."""
+    side = SideBySide(2)
+    running, started = [0], threading.Event()
+    lock = threading.Lock()
+
+    def work(n):
+        with lock:
+            running[0] += 1
+        try:
+            if n == 0:  # the caller's: it ends once the helper runs item 1, and the caller then waits
+                assert started.wait(5)
+            else:
+                started.set()
+                time.sleep(0.4)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.15)
+        with pytest.raises(KeyboardInterrupt):
+            side.map(work, [0, 1])
+        assert started.is_set() and running[0] == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_caller_that_waits_helps_another_call_with_one_item_at_a_time():
+    side = SideBySide(2)
+    a1_taken, f0_started, f1_started, release_a1, release_f = (threading.Event() for _ in range(5))
+    ran: dict[str, list] = {}
+
+    def own(n):  # thread A's map: it runs a0, the helper runs a1
+        if n == 0:
+            assert a1_taken.wait(5) and f0_started.wait(5)
+        else:
+            a1_taken.set()
+            assert release_a1.wait(5)
+
+    def foreign(n):  # thread B's map, waiting in the queue while A waits for a1
+        ran.setdefault(threading.current_thread().name, []).append(n)
+        if n == 0:
+            f0_started.set()
+        elif threading.current_thread().name == "A":
+            f1_started.set()
+        assert release_f.wait(5)
+
+    a = threading.Thread(target=side.map, args=(own, [0, 1]), name="A")
+    a.start()
+    assert a1_taken.wait(5)
+    b = threading.Thread(target=side.map, args=(foreign, list(range(40))), name="B")
+    b.start()
+    assert f1_started.wait(5)  # A, waiting for a1, took an item of B's map
+    release_a1.set()
+    release_f.set()
+    a.join(5)
+    b.join(5)
+    assert not a.is_alive() and not b.is_alive()
+    assert len(ran["A"]) == 1, ran  # then saw its own map had ended, and returned
+    assert sorted(n for found in ran.values() for n in found) == list(range(40))
+
+
+def test_a_forked_child_runs_maps_with_helpers_of_its_own():
+    side = SideBySide(2)
+    assert side.map(lambda n: n + 1, [1, 2, 3]) == [2, 3, 4]  # the parent's helper is running
+    child = os.fork()
+    if child == 0:
+        signal.alarm(10)
+        os._exit(0 if side.map(lambda n: n * 2, list(range(10))) == [n * 2 for n in range(10)] else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_threads_per_call_below_one_is_a_usage_error():
+    with pytest.raises(UsageError, match="threads per call"):
+        Engine(threads=0)
+
+
+def test_a_knowledge_base_part_keeps_each_term_exactly_as_stored():
+    store = EmbeddedStore()
+    names, rows = store.term_rows('SELECT ?x ?y WHERE { VALUES (?x ?y) { ("k"^^<http://example.org/t> UNDEF) '
+                                  '("2020-01-01Z"^^<http://www.w3.org/2001/XMLSchema#date> "a\\"b"@en) } }')
+    assert names == ["x", "y"]
+    assert rows == [['"k"^^<http://example.org/t>', None],
+                    ['"2020-01-01Z"^^<http://www.w3.org/2001/XMLSchema#date>', '"a\\"b"@en']]
+    with pytest.raises(ValueError, match="blank node"):
+        store.term_rows("SELECT ?x WHERE { BIND(BNODE() AS ?x) }")
+    text = ('SELECT ?x WHERE {\n  # @knowledge-base\n  { SELECT ?x WHERE { VALUES ?x { "k"^^<http://example.org/t> } } }\n'
+            '  VALUES ?x { "k"^^<http://example.org/t> }\n}\n')
+    query = dataclasses.replace(queries.get("criteria-status"), text=text,
+                                knowledge_base_parts=queries._knowledge_base_parts("q.rq", text))
+    answered = _answered(store, query)
+    assert '(\"k\"^^<http://example.org/t>)' in answered
+    assert len(store.select(answered)) == len(store.select(text)) == 1

@@ -4,9 +4,11 @@ Data flow, one direction: parsed patient -> SHACL validation -> store with the k
 named queries (derive the case, match variants, read nodes, explain) -> a ``Recommendation``.
 Nothing is recommended for a patient graph that violates the shapes.
 
-An ``Engine`` is immutable once built: the knowledge base, the compiled shapes, the variant labels and
-the source catalogue are read once. Each call borrows a working store of its own from a pool and gives
-it back empty, so threads can share one engine and no call sees another's patients.
+An ``Engine`` is immutable once built: the knowledge base, the compiled shapes, the variant labels, the
+source catalogue and the answers of the queries' knowledge-base parts are read once. Each call borrows a
+working store of its own from a pool and gives it back empty, so threads can share one engine and no call
+sees another's patients; within a call, the queries that read none of each other's answers run side by
+side (kg.store.parallel).
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from dataclasses import dataclass
 
 from kg import queries
 from kg.input import PatientData, batches, evaluation_date, node_owners, patients_in
-from kg.store import BNode, PatientStore, open_patient_store, to_oxigraph
-from kg.store.parallel import ONE_AT_A_TIME, available_cores, side_by_side
+from kg.store import PatientStore, open_patient_store, to_oxigraph
+from kg.store.parallel import INTERRUPTS, ONE_AT_A_TIME, available_cores, side_by_side
 from kg.validate import ENGINES, Evaluation, KnowledgeContext, check_thresholds, context_quads, validate_many
 from kg.validate.shapes import compiled_shapes
 from kg.recommend.explain import EXPLANATION, explain
@@ -61,6 +63,10 @@ class Engine:
         self.validation = validation
         self._kb_files = tuple(kb_files) if kb_files else None
         self._pool: queue.SimpleQueue[PatientStore] = queue.SimpleQueue()
+        if threads is not None and threads < 1:
+            from kg.errors import UsageError
+
+            raise UsageError(f"threads per call must be at least 1, not {threads}")
         self.side = side_by_side(threads or min(available_cores(), 4))
         compiled_shapes()
         with self.store() as store:
@@ -179,7 +185,7 @@ class Engine:
             (results, _), found = self.side.map(lambda step: step(), [
                 lambda: self._validate(batch, owners, evaluations), lambda: _attempt(loading, [0])])
             valid = [0] if results[0].valid else []
-            if valid and isinstance(found, Exception):
+            if valid and isinstance(found, BaseException):
                 raise found  # a failure on invalid data is no news: the violations say what is wrong
         else:
             results, _ = self._validate(batch, owners, evaluations)
@@ -248,29 +254,19 @@ def _answered(store: PatientStore, query: queries.NamedQuery) -> str:
     alone); as written when a part has a blank node in its answer, which a VALUES table cannot hold."""
     if not query.knowledge_base_parts or not store.values_tables:
         return query.text
-
-    def answer(text: str):
-        found = store.select(text)
-        if any(isinstance(value, BNode) for row in found for value in row.values()):
-            raise _Unanswerable
-        return found.variables, [[None if row[name] is None else str(to_oxigraph(row[name])) for name in found.variables]
-                                 for row in found]
-
     try:
-        return query.with_knowledge_base_answered(answer)
-    except _Unanswerable:
+        return query.with_knowledge_base_answered(store.term_rows)
+    except ValueError:  # a blank node in the answer, which a VALUES table cannot hold
         return query.text
 
 
-class _Unanswerable(Exception):
-    """A knowledge-base part whose answer a VALUES table cannot hold."""
-
-
 def _attempt(step, *args):
-    """The step's answer, or the exception it raised."""
+    """The step's answer, or the exception it raised (a panic of the engine included)."""
     try:
         return step(*args)
-    except Exception as exc:  # noqa: BLE001 - judged by the caller once validation has ended
+    except INTERRUPTS:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - judged by the caller once validation has ended
         return exc
 
 

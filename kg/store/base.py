@@ -31,8 +31,9 @@ class Backend(Protocol):
     # whether several threads may query it at once and gain by it (an engine that plans and evaluates
     # outside Python's lock): a call then runs its independent queries side by side
     concurrent: bool
-    # whether the engine may send a query's knowledge-base parts as VALUES tables (kg.queries): rdflib 7
-    # joins a VALUES table after the OPTIONALs of its group, not where it stands, so it runs queries as written
+    # whether the engine may send a query's knowledge-base parts as VALUES tables (kg.queries), built from
+    # the store's ``term_rows``: rdflib 7 joins a VALUES table after the OPTIONALs of its group, not where
+    # it stands, so it runs queries as written
     values_tables: bool
 
     def select(self, query: str, params: Mapping[str, Value] | None = None) -> Rows: ...

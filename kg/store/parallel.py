@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TypeVar
 
+# Raised in the thread they reach, besides failing the map; anything else (a panic of the engine
+# included, which is no Exception) only fails the map.
+INTERRUPTS = (KeyboardInterrupt, SystemExit)
 Item = TypeVar("Item")
 Answer = TypeVar("Answer")
 
@@ -37,23 +40,29 @@ class _Map:
         self.next = 0
         self.running = 0
 
-    def take(self) -> None:
-        """Do items of this map until none is left to take."""
+    def take(self, *, once: bool = False) -> None:
+        """Do items of this map until none is left to take (``once``: one item at most). An interrupt
+        (KeyboardInterrupt, SystemExit) fails the map and is raised in the thread it reached."""
         while True:
-            with self.changed:
-                if self.next == len(self.items):
-                    return
-                index = self.next
-                self.next += 1
-                self.running += 1
+            index = -1
             try:
+                with self.changed:
+                    if self.next == len(self.items):
+                        return
+                    index, self.next, self.running = self.next, self.next + 1, self.running + 1
                 self.answers[index] = self.work(self.items[index])
             except BaseException as exc:  # noqa: BLE001 - raised by the map's caller
-                self.failures.append(exc)
+                if index >= 0:
+                    self.failures.append(exc)
+                if isinstance(exc, INTERRUPTS):
+                    raise
             finally:
-                with self.changed:
-                    self.running -= 1
-                    self.changed.notify_all()
+                if index >= 0:  # the item was counted as running: it has ended, whatever happened
+                    with self.changed:
+                        self.running -= 1
+                        self.changed.notify_all()
+            if once:
+                return
 
     def ended(self) -> bool:
         return self.next == len(self.items) and self.running == 0
@@ -66,13 +75,19 @@ class SideBySide:
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.threads = threads
+        self._forked()
+        # a child process has none of the helper threads, and a lock a helper held at the fork stays held
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
         self._changed = threading.Condition()
         self._waiting: deque[_Map] = deque()  # maps with items left, for any thread to take
-        self._pid = 0  # helper threads do not survive a fork: a child process starts its own
+        self._started = False
 
     def map(self, work: Callable[[Item], Answer], items: Sequence[Item]) -> list[Answer]:
         """``[work(item) for item in items]``, in that order; the first exception raised is raised
-        once every item has ended (no helper is still reading the caller's store when it returns)."""
+        once every item has ended, so no helper still reads the caller's store when it returns (an
+        interrupt too waits for the items that are running)."""
         if self.threads == 1 or len(items) < 2:
             return [work(item) for item in items]
         self._start_helpers()
@@ -80,26 +95,35 @@ class SideBySide:
         with self._changed:
             self._waiting.append(job)
             self._changed.notify_all()
-        job.take()
+        interrupted: BaseException | None = None
+        try:
+            job.take()
+        except BaseException as exc:  # noqa: BLE001 - an interrupt, raised below
+            interrupted = exc
         while True:
-            with self._changed:
-                if job.ended():
-                    break
-                other = self._next_job()
-                if other is None:
-                    self._changed.wait()
-                    continue
-            other.take()  # help another map while this one's last items run elsewhere
+            try:
+                with self._changed:
+                    if job.ended():
+                        break
+                    other = None if interrupted else self._next_job()
+                    if other is None:
+                        self._changed.wait()
+                        continue
+                # one item of another map while this one's last items run elsewhere, then look again
+                other.take(once=True)
+            except BaseException as exc:  # noqa: BLE001 - an interrupt, raised once the items have ended
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
         if job.failures:
             raise job.failures[0]
         return job.answers
 
     def _start_helpers(self) -> None:
         with self._changed:
-            if self._pid == os.getpid():
+            if self._started:
                 return
-            self._pid = os.getpid()
-            self._waiting.clear()
+            self._started = True
         for number in range(self.threads - 1):
             threading.Thread(target=self._help, name=f"acr-kg-query-{number}", daemon=True).start()
 
