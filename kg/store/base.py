@@ -32,8 +32,8 @@ class Backend(Protocol):
     # outside Python's lock): a call then runs its independent queries side by side
     concurrent: bool
     # whether the engine may send a query's knowledge-base parts as VALUES tables (kg.queries), built from
-    # the store's ``term_rows``: rdflib 7 joins a VALUES table after the OPTIONALs of its group, not where
-    # it stands, so it runs queries as written
+    # the store's ``term_rows``: rdflib 7 lost rows of criteria-status when sent a VALUES table in place
+    # of its sub-select (those its OPTIONALs leave unbound), so it runs queries as written
     values_tables: bool
 
     def select(self, query: str, params: Mapping[str, Value] | None = None) -> Rows: ...
