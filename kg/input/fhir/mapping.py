@@ -175,13 +175,15 @@ def _map_patient(resources: list[Resource], targets: dict[str, str], base: str, 
     store.extend(ox.Quad(t.subject, t.predicate, t.object) for t in days)
     store.extend(_knowledge())
     params = {"base": base, "now": now}
+    stated: dict[ox.Quad, None] = {}  # what the rules state, once each: the patient graph is part of it
     for rule in RULES:
         declared = {p.name for p in queries.get(f"fhir/{rule}").params}
         # materialised before inserting: a store extended while one of its own answers is read is very slow
         facts = [ox.Quad(t.subject, t.predicate, t.object) for t in _run(store, rule, {k: v for k, v in params.items() if k in declared})]
         store.extend(facts)
-    quads = [q for q in store.quads_for_pattern(None, None, None, ox.DefaultGraph())
-             if q.subject.value.startswith(base) and not q.predicate.value.startswith(FX)]
+        stated.update(dict.fromkeys(facts))
+    # only the rules name nodes under the base (the record's resources are urn:fhir: IRIs)
+    quads = [q for q in stated if q.subject.value.startswith(base) and not q.predicate.value.startswith(FX)]
     warnings += _notes(store, quads, base, now, label)
     return quads, warnings
 
