@@ -211,10 +211,9 @@ class Engine:
         if not quads:
             return [], set()
         predicates = {q.predicate.value for graph in quads for q in graph}
-        side = self.side if store.concurrent else ONE_AT_A_TIME
         derived = []
         for stage in DERIVATION:
-            for triples in side.map(lambda name: self._run(store, name, predicates), stage):
+            for triples in self._side(store).map(lambda name: self._run(store, name, predicates), stage):
                 store.add_patient_triples(triples)
                 predicates.update(str(triple[1]) for triple in triples)
                 derived += triples
@@ -232,9 +231,12 @@ class Engine:
     def rows_by_patient(self, store: PatientStore, names: dict[str, str], predicates: set[str]) -> dict[str, dict[str, list]]:
         """Key -> patient -> rows of the named query, for each of ``names`` (key -> query name), the
         queries side by side when the store can answer several at once."""
-        side = self.side if store.concurrent else ONE_AT_A_TIME
-        found = side.map(lambda name: self._rows_by_patient(store, name, predicates), list(names.values()))
+        found = self._side(store).map(lambda name: self._rows_by_patient(store, name, predicates), list(names.values()))
         return dict(zip(names, found))
+
+    def _side(self, store: PatientStore):
+        """How this store's queries may run: side by side only where the store gains by it."""
+        return self.side if store.concurrent else ONE_AT_A_TIME
 
     def _run(self, store: PatientStore, name: str, predicates: set[str]):
         query = queries.get(name)
