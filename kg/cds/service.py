@@ -18,6 +18,7 @@ from kg.cds.feedback import FeedbackStore
 from kg.cds.models import Discovery, HookRequest, HookResponse, Service
 from kg.cds.settings import Settings
 from kg.errors import InputError
+from kg.input.fhir.systems import BY_PREFIX
 from kg.recommend import Engine, Request
 from kg.recommend.batcher import Batcher
 from kg.validate import check_thresholds
@@ -28,9 +29,8 @@ if TYPE_CHECKING:
 
 # Draft order types of earlier FHIR versions: an imaging order in them is refused, not skipped.
 NOT_R4 = {"ProcedureRequest": "STU3", "DiagnosticOrder": "DSTU2", "ReferralRequest": "STU3"}
-# FHIR systems of the terminologies whose exact codes go into a suggested order (RadLex Playbook ids
-# have no FHIR system URI in the project's verified reference, so they are left out).
-FHIR_SYSTEMS = {"LOINC": "http://loinc.org", "SNOMED": "http://snomed.info/sct"}
+# The terminologies whose exact codes go into a suggested order, with their FHIR systems (kg.input.fhir.systems).
+ORDER_CODE_SYSTEMS = ("LOINC", "SNOMED", "RPID")
 _DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([^/]+)$")  # relative or absolute, no version
 
@@ -62,9 +62,9 @@ def procedure_codings() -> dict[str, list[dict[str, str]]]:
     codes: dict[str, list[dict[str, str]]] = {}
     for m in mapping_set.mappings:
         prefix, _, local = m.object_id.partition(":")
-        if m.no_term_found or m.predicate_id != "skos:exactMatch" or prefix not in FHIR_SYSTEMS:
+        if m.no_term_found or m.predicate_id != "skos:exactMatch" or prefix not in ORDER_CODE_SYSTEMS:
             continue
-        coding = {"system": FHIR_SYSTEMS[prefix], "code": local}
+        coding = {"system": BY_PREFIX[prefix].uri, "code": local}
         if m.object_label:
             coding["display"] = m.object_label
         codes.setdefault(mapping_set.expand(m.subject_id), []).append(coding)

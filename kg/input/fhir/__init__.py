@@ -17,15 +17,15 @@ from urllib.parse import quote
 from kg.errors import InputError
 from kg.input.fhir.mapping import map_patient, reference_targets, resolve
 from kg.input.fhir.records import Resource, looks_like_fhir, resources_from_json, resources_from_ndjson
+from kg.input.fhir.systems import BY_PREFIX
 from kg.input.reader import PatientData
 from kg.issues import Issue
 
 __all__ = ["looks_like_fhir", "parse_fhir", "patients_from_resources", "read_fhir"]
 
 _LOINC = re.compile(r"^\d{1,7}-\d$")
-_SYSTEMS = {"LOINC": "http://loinc.org", "RPID": "http://www.radlex.org", "CPT": "http://www.ama-assn.org/go/cpt",
-            "SNOMED": "http://snomed.info/sct", "ACRKB": "https://w3id.org/acr-kg/kb/"}
 _OUR_KB = "https://w3id.org/acr-kg/kb/"
+ORDER_SYSTEMS = ("LOINC", "RPID", "CPT", "SNOMED")  # the terminologies an order may be given in (--order PREFIX:CODE)
 
 
 def read_fhir(source: str | Path, *, now: dt.date | None = None, order: str | None = None) -> list[PatientData]:
@@ -190,13 +190,15 @@ def _order_code(order: str, name: str) -> tuple[str, str]:
     if text.startswith(_OUR_KB):
         return _OUR_KB, text.removeprefix(_OUR_KB)
     prefix, _, rest = text.partition(":")
-    if rest and prefix.upper() in _SYSTEMS:
-        return _SYSTEMS[prefix.upper()], rest
+    if rest and prefix.upper() == "ACRKB":
+        return _OUR_KB, rest
+    if rest and prefix.upper() in ORDER_SYSTEMS:
+        return BY_PREFIX[prefix.upper()].uri, rest
     if _LOINC.match(text):
-        return _SYSTEMS["LOINC"], text
+        return BY_PREFIX["LOINC"].uri, text
     if re.fullmatch(r"RPID\d+", text, re.IGNORECASE):
-        return _SYSTEMS["RPID"], text.upper()
+        return BY_PREFIX["RPID"].uri, text.upper()
     if re.fullmatch(r"\d{5}", text):
-        return _SYSTEMS["CPT"], text
+        return BY_PREFIX["CPT"].uri, text
     raise InputError(f"--order {order!r} is not a code this reader knows: give LOINC:CODE (or a bare LOINC code), "
                      "RPID:RPIDnnnn, CPT:nnnnn, SNOMED:CODE, or our IRI (acrkb:proc-... or in full)", name)

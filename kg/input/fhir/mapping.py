@@ -22,6 +22,7 @@ import pyoxigraph as ox
 from kg import queries
 from kg.errors import InputError
 from kg.input.fhir.records import MAPPED, SHARED, Resource, drug_reference
+from kg.input.fhir.systems import system_name
 from kg.issues import Issue
 from kg.resources import kb_dir, ontology_dir
 from kg.store.terms import IRI, bind
@@ -37,8 +38,6 @@ RULES = ("codings", "classify", "breast-cancer-condition", "chronology-surgery",
 KB = "https://w3id.org/acr-kg/kb/"
 PROV_DERIVED = "http://www.w3.org/ns/prov#wasDerivedFrom"
 IMAGING_BY_MODALITY = ("mammography", "mri-breast")  # value sets whose subject is a modality, not a procedure
-SCHEMES = {"http://snomed.info/sct": "SNOMED CT", "http://loinc.org": "LOINC", "http://www.nlm.nih.gov/research/umls/rxnorm": "RxNorm",
-           "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM", "http://www.ama-assn.org/go/cpt": "CPT", "http://www.radlex.org": "RadLex Playbook"}
 
 
 @cache
@@ -243,7 +242,7 @@ def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) ->
                            "current order, so no clinical question", base + "patient", ACR + "hasCurrentOrder"))
     elif ACR + "orderedProcedure" not in order:
         request = IRI(order[PROV_DERIVED][0].value)
-        codes = [f"{SCHEMES.get(r['system'].value, r['system'].value)} {r['code'].value}"
+        codes = [f"{system_name(r['system'].value)} {r['code'].value}"
                  for r in _run_internal(store, "order-codes", {"request": request})]
         notes.append(Issue("warning", f"the order's code ({', '.join(codes) or 'none'}) is not one of our imaging procedures: "
                            "the ordered procedure and the clinical question are unknown", base + "order", ACR + "orderedProcedure"))
@@ -262,6 +261,6 @@ def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) ->
     for (system, code, display), where in sorted(unknown.items()):
         more = f" and {len(where) - 1} more" if len(where) > 1 else ""
         named = f" ({display})" if display else ""
-        notes.append(Issue("warning", f"{SCHEMES.get(system, system)} {code}{named} in {where[0]}{more} is in no value set of the "
+        notes.append(Issue("warning", f"{system_name(system)} {code}{named} in {where[0]}{more} is in no value set of the "
                            "FHIR mapping (ontology/kb/fhir-value-sets.ttl): left out", f"urn:fhir:{where[0]}", None, code))
     return notes
