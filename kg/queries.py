@@ -22,13 +22,15 @@ from pathlib import Path
 from kg.errors import UsageError
 from kg.resources import queries_dir
 from kg.store import IRI, Value, to_oxigraph
-from kg.terms import expand
+from kg.terms import PREFIXES, RDF_TYPE, expand
 
 INTERNAL = "internal"
 
 _PARAM = re.compile(r"^#\s*@param\s+(\w+)\s+(\w+)\s*(.*)$")
 _NEEDS = re.compile(r"^#\s*@needs\s+(\w*):(\S+)\s*$")
 _PREFIX = re.compile(r"^\s*PREFIX\s+(\w*):\s*<([^>]*)>", re.IGNORECASE | re.MULTILINE)
+_IRI = re.compile(r"<([^<>\s]+)>")
+_CURIE = re.compile(r"(?<![\w?$<])([A-Za-z][\w-]*)?:([A-Za-z_][\w-]*)")
 
 # How a --param KEY=VALUE string becomes a typed value, per declared parameter type.
 _PARSERS = {
@@ -130,6 +132,19 @@ def _knowledge_base_parts(path: Path, text: str) -> tuple[tuple[int, int], ...]:
         else:
             raise UsageError(f"{path}: the @knowledge-base group is not closed")
     return tuple(parts)
+
+
+def written_iris(text: str) -> set[str]:
+    """Every IRI a query's text writes, in full or as a prefixed name, and rdf:type for ``a``: comments
+    and strings included, so a superset of the IRIs the query can read."""
+    prefixes = dict(PREFIXES) | dict(_PREFIX.findall(text))
+    iris = set(_IRI.findall(text)) | {RDF_TYPE}
+    return iris | {prefixes[p or ""] + local for p, local in _CURIE.findall(text) if (p or "") in prefixes}
+
+
+def in_folder(folder: str) -> list[NamedQuery]:
+    """The queries of one subfolder of queries/ (``fhir``, ``internal/fhir``), by name."""
+    return [query for name, query in _all().items() if name.rsplit("/", 1)[0] == folder]
 
 
 @lru_cache(maxsize=None)

@@ -42,7 +42,7 @@ from kg.recommend.engine import Engine, Request
 from kg.recommend.explain import EXPLANATION, explain
 from kg.recommend.results import Recommendation
 from kg.store import IRI, BNode, to_oxigraph
-from kg.terms import ACR, OWN_NAMESPACE, PREFIXES, RDF_TYPE
+from kg.terms import ACR, OWN_NAMESPACE, PREFIXES
 from kg.validate import check_thresholds, context_quads
 
 # Explanation keys read one row per node finding; every other key belongs to the case part.
@@ -63,8 +63,6 @@ REPRESENTATIVES_PER_STORE = 64  # some explanation queries grow faster than line
 CAPACITY = 50_000  # signatures remembered per part (least recently used dropped first)
 
 _PREFIX = re.compile(r"PREFIX\s+(\w*):\s*<([^>]*)>", re.IGNORECASE)
-_IRI = re.compile(r"<([^<>\s]+)>")
-_CURIE = re.compile(r"(?<![\w?$<])([A-Za-z][\w-]*)?:([A-Za-z_][\w-]*)")
 _VARIABLE_PREDICATE = re.compile(r"(?:\?\w+|;)\s+(\?\w+)\s+[?$]\w+")
 
 
@@ -79,8 +77,7 @@ def _mentioned(text: str) -> tuple[set[str], bool, bool, set[str]]:
     bound by acr:criterionAspect, and the predicates whose value the query never reads (each use is
     followed by a variable written nowhere else in the query: only that a value exists counts)."""
     prefixes = dict(PREFIXES) | dict(_PREFIX.findall(text))
-    iris = set(_IRI.findall(text)) | {RDF_TYPE}  # `a` is rdf:type
-    iris |= {prefixes[p or ""] + local for p, local in _CURIE.findall(text) if (p or "") in prefixes}
+    iris = queries.written_iris(text)
     code = re.sub(r"(?m)(^|\s)#.*$", "", text)  # comments
     code = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', code)  # texts: a term named in a message is not read
     body = re.sub(r"(?is)\bSELECT\b.*?(?=\bWHERE\b|\{)", "", code)  # projections list variables side by side

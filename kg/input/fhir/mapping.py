@@ -47,13 +47,25 @@ def _knowledge() -> tuple:
     return tuple(q for path in files for q in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE))
 
 
-def _linked(value, targets: dict[str, str]):
-    """A copy of a resource's JSON in which every resolvable reference also carries link: its target's IRI."""
+@cache
+def read_elements() -> frozenset[str]:
+    """The FHIR element names that the mapping's queries (queries/fhir/, queries/internal/fhir/) write as
+    fhir: terms. No query reads a record's data through a variable predicate (tests/test_fhir_view.py
+    checks it), so the other elements could change no answer: they are left out of the RDF view, which
+    keeps a Synthea record's view at a fraction of its size (the store takes some 2 us a quad)."""
+    iris = set().union(*(queries.written_iris(q.text) for folder in ("fhir", "internal/fhir") for q in queries.in_folder(folder)))
+    return frozenset(iri.removeprefix(FHIR) for iri in iris if iri.startswith(FHIR))
+
+
+def _linked(value, targets: dict[str, str], elements: frozenset[str] | None):
+    """A copy of a resource's JSON with only the ``elements`` (None: all), in which every resolvable
+    reference also carries link: its target's IRI."""
     if isinstance(value, list):
-        return [_linked(item, targets) for item in value]
+        return [_linked(item, targets, elements) for item in value]
     if not isinstance(value, dict):
         return value
-    copy = {key: _linked(item, targets) for key, item in value.items() if key not in ("text", "contained")}
+    copy = {key: _linked(item, targets, elements) for key, item in value.items()
+            if key not in ("text", "contained") and (elements is None or key in elements or key == "resourceType")}
     if isinstance(value.get("reference"), str) and (target := resolve(value["reference"], targets)):
         copy["link"] = target
     return copy
@@ -87,15 +99,17 @@ def reference_targets(resources: list[Resource]) -> dict[str, str]:
     return targets
 
 
-def _view(resources: list[Resource], targets: dict[str, str]) -> list:
+def _view(resources: list[Resource], targets: dict[str, str], elements: frozenset[str] | None = None) -> list:
+    """The resources as RDF, with the elements the queries read (``elements``, default ``read_elements()``)."""
+    elements = read_elements() if elements is None else elements
     graph = []
     for r in resources:
         if r.type in MAPPED:
             contained = _contained(r)
             # a reference "#id" inside a resource names one of its contained resources (a Medication, say)
             local = dict(targets, **{f"#{key}": iri for key, (iri, _) in contained.items()}) if contained else targets
-            graph.append(dict(_linked(r.data, local), **{"@id": r.iri}))
-            graph += [dict(_linked(data, local), **{"@id": iri}) for iri, data in contained.values()]
+            graph.append(dict(_linked(r.data, local, elements), **{"@id": r.iri}))
+            graph += [dict(_linked(data, local, elements), **{"@id": iri}) for iri, data in contained.values()]
     if not graph:
         return []
     return list(ox.parse(json.dumps({"@context": CONTEXT, "@graph": graph}).encode(), format=ox.RdfFormat.JSON_LD))
