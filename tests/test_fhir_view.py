@@ -1,6 +1,7 @@
 """The RDF view of a FHIR record holds only the elements the mapping's queries name (kg.input.fhir.mapping.
-read_elements). That is safe because no query reads a record through a variable predicate or a negated
-path; and on every record at hand the patient graph and the warnings are those of the whole view."""
+read_elements), and the knowledge beside it only the facts whose predicate they name. That is safe because
+no query reads through a variable predicate or a negated path; and on every record at hand the patient
+graph and the warnings are those of the whole view and the whole knowledge."""
 from __future__ import annotations
 
 import datetime as dt
@@ -74,6 +75,9 @@ def test_elements_named_by_the_queries_are_kept_and_others_left_out():
     elements = mapping.read_elements()
     assert {"code", "coding", "system", "effectiveDateTime", "valueCodeableConcept", "reasonReference"} <= elements
     assert not {"meta", "identifier", "name", "address", "telecom"} & elements  # no query reads them
+    predicates = {q.predicate.value for q in mapping._knowledge()}
+    assert "http://www.w3.org/2004/02/skos/core#notation" in predicates
+    assert not {"http://purl.org/dc/terms/source", "http://www.w3.org/2004/02/skos/core#definition"} & predicates
 
 
 def _whole_and_projected(monkeypatch, read) -> tuple[list, list]:
@@ -81,6 +85,7 @@ def _whole_and_projected(monkeypatch, read) -> tuple[list, list]:
     mapping._MAPPED_RECORDS.clear()  # kept mappings would answer the second read
     with monkeypatch.context() as patched:
         patched.setattr(mapping, "read_elements", lambda: None)  # the whole record
+        patched.setattr(mapping, "_knowledge", lambda: tuple(mapping.knowledge_quads()))  # and all the knowledge
         whole = read()
     mapping._MAPPED_RECORDS.clear()
     projected = read()
