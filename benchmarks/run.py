@@ -2,9 +2,9 @@
 rdflib's SPARQL engine and one-at-a-time evaluation in the same run.
 
 Prints cold start (`acr-kg --version`, `acr-kg recommend` on the seed), warm in-process latency one patient
-at a time (median, p95; with the engine's default threads per call and with one, measured in alternating
-rounds so that the machine's drift falls on both) and per patient in batches (dates mixed in each batch), the batch speed-up,
-throughput at N patients (default 10,000) with one process per core, and the same work on rdflib's
+at a time (median, p95; with the engine's default threads per call and with one) and per patient in
+batches (dates mixed in each batch), these three measured in alternating rounds so that the machine's
+drift falls on each alike, the batch speed-up, throughput at N patients (default 10,000) with one process per core, and the same work on rdflib's
 engine for a subsample, with the ratio; beside them the figures measured before the engine change
 (BEFORE). Figures also go to benchmarks/out/results.json. Targets (2-core machine): cold recommend
 <= 0.7 s, warm one-by-one median <= 5 ms, batched with spread dates >= 3x one-by-one.
@@ -78,13 +78,27 @@ def warm_latency(engine: Engine, patients: list[bytes]) -> list[float]:
     return times
 
 
-def alternating(first: Engine, second: Engine, patients: list[bytes], rounds: int = 5) -> tuple[list[float], list[float]]:
-    """Warm latencies of two engines on the same patients, in alternating rounds."""
+def batched(engine: Engine, batch: int):
+    """A measure: the per-patient time of each batch of ``batch`` patients (recommend_many)."""
+    def measure(patients: list[bytes]) -> list[float]:
+        times = []
+        for start in range(0, len(patients), batch):
+            chunk = patients[start:start + batch]
+            began = time.perf_counter()
+            evaluate_batch(engine, chunk)
+            times.append((time.perf_counter() - began) / len(chunk))
+        return times
+    return measure
+
+
+def alternating(measures, patients: list[bytes], rounds: int = 5) -> list[list[float]]:
+    """The times of each measure (patients -> times) on the same patients, in alternating rounds: the
+    VM's speed drifts by a third within an hour, and so it weighs on each measure alike."""
     size = -(-len(patients) // rounds)
-    times: tuple[list[float], list[float]] = ([], [])
+    times: list[list[float]] = [[] for _ in measures]
     for start in range(0, len(patients), size):
-        for engine, found in zip((first, second), times):
-            found += warm_latency(engine, patients[start:start + size])
+        for measure, found in zip(measures, times):
+            found += measure(patients[start:start + size])
     return times
 
 
@@ -153,7 +167,11 @@ def main() -> None:
 
     default = Engine()
     results["threads_per_call"] = default.side.threads
-    oxigraph, one_thread = alternating(default, Engine(threads=1), patients[:args.warm])
+    one_at_a_time = Engine(threads=1)
+    evaluate_batch(default, patients[:args.batch])  # a batch's queries and stores warm too
+    oxigraph, one_thread, batch_times = alternating(
+        [lambda p: warm_latency(default, p), lambda p: warm_latency(one_at_a_time, p), batched(default, args.batch)],
+        patients[:args.warm])
     results["warm_oxigraph_median_ms"] = statistics.median(oxigraph) * 1000
     results["warm_oxigraph_p95_ms"] = percentile(oxigraph, 0.95) * 1000
     results["warm_one_thread_median_ms"] = statistics.median(one_thread) * 1000
@@ -164,12 +182,6 @@ def main() -> None:
     same = oxigraph[:args.rdflib]
     results["rdflib_over_oxigraph_ratio"] = sum(reference) / sum(same)
 
-    batch_times = []
-    warm_engine = Engine()
-    for i in range(0, args.warm, args.batch):
-        start = time.perf_counter()
-        evaluate_batch(warm_engine, patients[i:i + args.batch])
-        batch_times.append((time.perf_counter() - start) / len(patients[i:i + args.batch]))
     results["warm_batched_per_patient_ms"] = statistics.median(batch_times) * 1000
     results["batch_speedup"] = results["warm_oxigraph_median_ms"] / results["warm_batched_per_patient_ms"]
     dates = {parse_date(p) for p in patients[:args.warm]}
