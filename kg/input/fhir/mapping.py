@@ -112,9 +112,9 @@ def reference_targets(resources: list[Resource]) -> dict[str, str]:
     return targets
 
 
-def _view(resources: list[Resource], targets: dict[str, str], elements: frozenset[str] | None = None) -> list:
-    """The resources as RDF, with the elements the queries read (``elements``, default ``read_elements()``)."""
-    elements = read_elements() if elements is None else elements
+def _view(resources: list[Resource], targets: dict[str, str]) -> list:
+    """The resources as RDF, with the elements the mapping's queries name."""
+    elements = read_elements()
     graph = []
     for r in resources:
         if r.type in MAPPED:
