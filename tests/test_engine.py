@@ -268,7 +268,7 @@ def test_an_interrupt_while_a_map_waits_still_waits_for_its_running_items():
 
 def test_a_caller_that_waits_helps_another_call_with_one_item_at_a_time():
     side = SideBySide(2)
-    a1_taken, f0_started, f1_started, release_a1, release_f = (threading.Event() for _ in range(5))
+    a1_taken, f0_started, f1_started, release_a1, release_f, release_fa, helper_free = (threading.Event() for _ in range(7))
     ran: dict[str, list] = {}
 
     def own(n):  # thread A's map: it runs a0, the helper runs a1
@@ -279,11 +279,16 @@ def test_a_caller_that_waits_helps_another_call_with_one_item_at_a_time():
             assert release_a1.wait(5)
 
     def foreign(n):  # thread B's map, waiting in the queue while A waits for a1
-        ran.setdefault(threading.current_thread().name, []).append(n)
+        name = threading.current_thread().name
+        ran.setdefault(name, []).append(n)
         if n == 0:
             f0_started.set()
-        elif threading.current_thread().name == "A":
+        elif name == "A":
             f1_started.set()
+            assert release_fa.wait(5)
+            return
+        elif name != "B":
+            helper_free.set()  # the helper has ended a1, so A's map has ended, and came to B's
         assert release_f.wait(5)
 
     a = threading.Thread(target=side.map, args=(own, [0, 1]), name="A")
@@ -293,11 +298,14 @@ def test_a_caller_that_waits_helps_another_call_with_one_item_at_a_time():
     b.start()
     assert f1_started.wait(5)  # A, waiting for a1, took an item of B's map
     release_a1.set()
-    release_f.set()
+    assert helper_free.wait(5)
+    release_fa.set()  # A's item of B's map ends after its own map has: A must return, taking no more
     a.join(5)
+    assert not a.is_alive()
+    release_f.set()
     b.join(5)
-    assert not a.is_alive() and not b.is_alive()
-    assert len(ran["A"]) == 1, ran  # then saw its own map had ended, and returned
+    assert not b.is_alive()
+    assert ran["A"] == [1], ran
     assert sorted(n for found in ran.values() for n in found) == list(range(40))
 
 
