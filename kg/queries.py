@@ -134,17 +134,22 @@ def _knowledge_base_parts(path: Path, text: str) -> tuple[tuple[int, int], ...]:
     return tuple(parts)
 
 
+def prefixes_of(text: str) -> dict[str, str]:
+    """The prefixes a query text can use: the toolkit's, and those it declares (which win)."""
+    return dict(PREFIXES) | dict(_PREFIX.findall(text))
+
+
 def written_iris(text: str) -> set[str]:
     """Every IRI a query's text writes, in full or as a prefixed name, and rdf:type for ``a``: comments
     and strings included, so a superset of the IRIs the query can read."""
-    prefixes = dict(PREFIXES) | dict(_PREFIX.findall(text))
+    prefixes = prefixes_of(text)
     iris = set(_IRI.findall(text)) | {RDF_TYPE}
     return iris | {prefixes[p or ""] + local for p, local in _CURIE.findall(text) if (p or "") in prefixes}
 
 
 def in_folder(folder: str) -> list[NamedQuery]:
     """The queries of one subfolder of queries/ (``fhir``, ``internal/fhir``), by name."""
-    return [query for name, query in _all().items() if name.rsplit("/", 1)[0] == folder]
+    return [query for name, query in _all().items() if name.rpartition("/")[0] == folder]
 
 
 @lru_cache(maxsize=None)

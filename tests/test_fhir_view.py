@@ -60,6 +60,12 @@ def test_no_mapping_query_reads_a_predicate_it_does_not_name(query):
     assert found == []
 
 
+def test_a_folder_holds_its_own_queries_only():
+    assert {q.name for q in queries.in_folder("fhir")} >= {"fhir/order", "fhir/codings"}
+    assert all(q.name.count("/") == 1 for q in queries.in_folder("fhir"))  # not internal/fhir's
+    assert queries.in_folder("derive-case") == []  # a top-level query is in no folder
+
+
 def test_the_check_sees_a_variable_or_a_negated_predicate():
     for text in ("SELECT * WHERE { ?s ?p ?o }", "ASK { FILTER EXISTS { ?s <urn:a>/!<urn:b> ?o } }",
                  "SELECT * WHERE { { SELECT ?s WHERE { ?s ?p 1 } } }"):
