@@ -42,7 +42,7 @@ from kg.recommend.engine import Engine, Request
 from kg.recommend.explain import EXPLANATION, explain
 from kg.recommend.results import Recommendation
 from kg.store import IRI, BNode, to_oxigraph
-from kg.terms import ACR, OWN_NAMESPACE, PREFIXES
+from kg.terms import ACR, OWN_NAMESPACE
 from kg.validate import check_thresholds, context_quads
 
 # Explanation keys read one row per node finding; every other key belongs to the case part.
@@ -62,7 +62,6 @@ OWN_FIELDS = frozenset({"patient", "source", "validation", "evaluation", "knowle
 REPRESENTATIVES_PER_STORE = 64  # some explanation queries grow faster than linearly with the patients loaded
 CAPACITY = 50_000  # signatures remembered per part (least recently used dropped first)
 
-_PREFIX = re.compile(r"PREFIX\s+(\w*):\s*<([^>]*)>", re.IGNORECASE)
 _VARIABLE_PREDICATE = re.compile(r"(?:\?\w+|;)\s+(\?\w+)\s+[?$]\w+")
 
 
@@ -76,7 +75,7 @@ def _mentioned(text: str) -> tuple[set[str], bool, bool, set[str]]:
     """The IRIs written in a query, whether it has a variable predicate, whether each such variable is
     bound by acr:criterionAspect, and the predicates whose value the query never reads (each use is
     followed by a variable written nowhere else in the query: only that a value exists counts)."""
-    prefixes = dict(PREFIXES) | dict(_PREFIX.findall(text))
+    prefixes = queries.prefixes_of(text)
     iris = queries.written_iris(text)
     code = re.sub(r"(?m)(^|\s)#.*$", "", text)  # comments
     code = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', code)  # texts: a term named in a message is not read
