@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kg.errors import UsageError
 from kg.resources import queries_dir
-from kg.store import IRI, Value, to_oxigraph
+from kg.store import IRI, Rows, Value, from_oxigraph, to_oxigraph
 from kg.terms import PREFIXES, RDF_TYPE, expand
 
 INTERNAL = "internal"
@@ -50,6 +50,30 @@ class Param:
 
 
 @dataclass(frozen=True)
+class Answered:
+    """A query as the engine sends it (``NamedQuery.with_knowledge_base_answered``)."""
+
+    form: str
+    text: str
+    variables: tuple[str, ...] | None = None  # the projection as written, when some columns travel as numbers
+    # (row-number variable, the columns it stands for, their values by number), per knowledge-base part
+    attached: tuple[tuple[str, tuple[str, ...], tuple[tuple, ...]], ...] = ()
+
+    def complete(self, rows: Rows) -> Rows:
+        """The rows of ``text`` as the query as written answers them: each row number replaced by the
+        columns it stands for, in the written order."""
+        if not self.attached:
+            return rows
+        found = []
+        for row in rows.rows:
+            for column, names, values in self.attached:
+                number = row.pop(column)
+                row.update(zip(names, values[number] if number is not None else (None,) * len(names)))
+            found.append({name: row.get(name) for name in self.variables})
+        return Rows(list(self.variables), found)
+
+
+@dataclass(frozen=True)
 class NamedQuery:
     name: str
     path: Path
@@ -61,16 +85,38 @@ class NamedQuery:
     # (start, end) of each group marked ``# @knowledge-base``, braces included
     knowledge_base_parts: tuple[tuple[int, int], ...] = ()
 
-    def with_knowledge_base_answered(self, answer) -> str:
-        """The text with each knowledge-base part replaced by its solutions as a VALUES table;
-        ``answer(select_text)`` gives (variable names, rows of SPARQL term texts, None for unbound)."""
+    def with_knowledge_base_answered(self, answer) -> Answered:
+        """The query with each knowledge-base part replaced by its solutions as a VALUES table;
+        ``answer(select_text)`` gives (variable names, rows of terms, None for unbound).
+
+        A table carries only the columns the rest of the query reads, plus, in place of those it only
+        projects (labels, sources: most of a table's text), a row number that ``Answered.complete`` turns
+        back into them: a shorter text is quicker for the engine to parse and plan."""
         text = self.text
         prologue = "".join(f"PREFIX {name}: <{iri}>\n" for name, iri in _PREFIX.findall(text))
-        for start, end in reversed(self.knowledge_base_parts):
+        attached = []
+        for number, (start, end) in reversed(list(enumerate(self.knowledge_base_parts))):
             names, rows = answer(f"{prologue}SELECT * WHERE {text[start:end]}")
-            table = "\n".join("    (" + " ".join("UNDEF" if term is None else term for term in row) + ")" for row in rows)
-            text = f"{text[:start]}VALUES ({' '.join('?' + name for name in names)}) {{\n{table}\n  }}{text[end:]}"
-        return text
+            read, projected = _outside_uses(self, text[:start] + " " + text[end:])
+            kept = [i for i, name in enumerate(names) if read is None or name in read]
+            moved = [i for i, name in enumerate(names) if name in projected and i not in kept]
+            columns = ["?" + names[i] for i in kept]
+            if moved:
+                column = f"_kb{number}"
+                if re.search(r"[?$]" + column + r"\b", self.text):
+                    raise UsageError(f"{self.path}: the variable ?{column} is the toolkit's own")
+                # numbered by the terms as written: 1 and 1.0, or "a" and "a"@en, are equal as Python values
+                numbering: dict[tuple, int] = {}
+                numbers = [numbering.setdefault(tuple(_term(row[i]) for i in moved), len(numbering)) for row in rows]
+                values = {number: tuple(_value(row[i]) for i in moved) for row, number in zip(rows, numbers)}
+                attached.append((column, tuple(names[i] for i in moved), tuple(values[n] for n in range(len(numbering)))))
+                columns.append("?" + column)
+            table = "\n".join("    (" + " ".join([_term(row[i]) for i in kept] + ([str(numbers[r])] if moved else [])) + ")"
+                              for r, row in enumerate(rows))
+            text = f"{text[:start]}VALUES ({' '.join(columns)}) {{\n{table}\n  }}{text[end:]}"
+        if attached:  # the projection as written, with each row number in place of the columns it stands for
+            text = _replace_projection(text, [name for name, _, _ in attached], {n for _, moved, _ in attached for n in moved})
+        return Answered(self.form, text, _projection(self.text) if attached else None, tuple(attached))
 
     def coerce(self, raw: dict[str, str]) -> dict[str, Value]:
         """Check and type --param values against the declared parameters."""
@@ -132,6 +178,66 @@ def _knowledge_base_parts(path: Path, text: str) -> tuple[tuple[int, int], ...]:
         else:
             raise UsageError(f"{path}: the @knowledge-base group is not closed")
     return tuple(parts)
+
+
+_TEXTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*')
+_VARIABLE = re.compile(r"[?$](\w+)")
+_SELECT = re.compile(r"\bSELECT\b(?:\s+(?:DISTINCT|REDUCED)\b)?(.*?)(?=\bWHERE\b|\{)", re.IGNORECASE | re.DOTALL)
+
+
+def _outside_uses(query: NamedQuery, outside: str) -> tuple[set[str] | None, set[str]]:
+    """Of the variables in the text outside one knowledge-base part: those read (in a pattern, an
+    expression, ORDER or GROUP BY; None: all of them, as ``SELECT *`` or a form other than SELECT
+    may answer with any), and those only projected by the outermost SELECT."""
+    code = _TEXTS.sub(" ", outside)
+    head = _SELECT.search(code) if query.form == "SELECT" else None
+    if head is None or head.group(1).strip() == "*":
+        return None, set()
+    bare, expressions = _split_projection(head.group(1))
+    rest = code[:head.start(1)] + expressions + code[head.end(1):]
+    return set(_VARIABLE.findall(rest)), set(_VARIABLE.findall(bare))
+
+
+def _split_projection(projection: str) -> tuple[str, str]:
+    """A projection's text as (its bare variables, its parenthesised expressions), each with the other's
+    characters blanked: what an expression names is read, not only projected."""
+    depth, bare, expressions = 0, [], []
+    for char in projection:
+        depth += char == "("
+        inside = depth > 0
+        depth -= char == ")"
+        bare.append(" " if inside else char)
+        expressions.append(char if inside else " ")
+    return "".join(bare), "".join(expressions)
+
+
+def _projection(text: str) -> tuple[str, ...]:
+    """The outermost SELECT's variables in order: bare ones, and those an expression binds with AS."""
+    head = _SELECT.search(_TEXTS.sub(" ", text)).group(1)
+    bare, expressions = _split_projection(head)
+    names = [(m.start(), m.group(1)) for m in _VARIABLE.finditer(bare)]
+    names += [(m.start(), m.group(1)) for m in re.finditer(r"\bAS\s+[?$](\w+)", expressions, re.IGNORECASE)]
+    return tuple(name for _, name in sorted(names))
+
+
+def _replace_projection(text: str, numbers: list[str], moved: set[str]) -> str:
+    """The outermost SELECT with the moved columns left out and the row-number variables added."""
+    code = _TEXTS.sub(lambda m: " " * len(m.group()), text)  # same offsets, no variable inside a text
+    head = _SELECT.search(code)
+    start, end = head.span(1)
+    projection = list(text[start:end])
+    for match in _VARIABLE.finditer(_split_projection(code[start:end])[0]):
+        if match.group(1) in moved:
+            projection[match.start():match.end()] = " " * (match.end() - match.start())
+    return f"{text[:start]}{''.join(projection).rstrip()} {' '.join('?' + n for n in numbers)}\n{text[end:]}"
+
+
+def _term(term) -> str:
+    return "UNDEF" if term is None else str(term)
+
+
+def _value(term):
+    return None if term is None else from_oxigraph(term)
 
 
 def prefixes_of(text: str) -> dict[str, str]:

@@ -239,10 +239,10 @@ class Engine:
         return self.side if store.concurrent else ONE_AT_A_TIME
 
     def _run(self, store: PatientStore, name: str, predicates: set[str]):
-        query = queries.get(name)
-        if not predicates.issuperset(query.needs):
+        if not predicates.issuperset(queries.get(name).needs):
             return []  # the query declares it has no answer without these predicates (see kg.queries)
-        return (store.construct if query.form == "CONSTRUCT" else store.select)(self.texts[name])
+        query = self.texts[name]
+        return store.construct(query.text) if query.form == "CONSTRUCT" else query.complete(store.select(query.text))
 
     def _rows_by_patient(self, store: PatientStore, name: str, predicates: set[str]) -> dict[str, list]:
         grouped: dict[str, list] = {}
@@ -251,15 +251,15 @@ class Engine:
         return grouped
 
 
-def _answered(store: PatientStore, query: queries.NamedQuery) -> str:
-    """The query's text with its knowledge-base parts answered from this store (the knowledge base
-    alone); as written when a part has a blank node in its answer, which a VALUES table cannot hold."""
+def _answered(store: PatientStore, query: queries.NamedQuery) -> queries.Answered:
+    """The query with its knowledge-base parts answered from this store (the knowledge base alone); as
+    written when a part has a blank node in its answer, which a VALUES table cannot hold."""
     if not query.knowledge_base_parts or not store.values_tables:
-        return query.text
+        return queries.Answered(query.form, query.text)
     try:
         return query.with_knowledge_base_answered(store.term_rows)
     except ValueError:  # a blank node in the answer, which a VALUES table cannot hold
-        return query.text
+        return queries.Answered(query.form, query.text)
 
 
 def _attempt(step, *args):

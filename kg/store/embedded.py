@@ -64,13 +64,13 @@ class EmbeddedStore:
         names = [v.value for v in result.variables]
         return Rows(names, [dict(zip(names, map(from_oxigraph, solution))) for solution in result])
 
-    def term_rows(self, query) -> tuple[list[str], list[list[str | None]]]:
-        """A SELECT's variables and its solutions as SPARQL term texts (None: unbound), each term exactly as
+    def term_rows(self, query) -> tuple[list[str], list[list]]:
+        """A SELECT's variables and its solutions as pyoxigraph terms (None: unbound), each exactly as
         stored (a datatype the toolkit has no Python type for included); ValueError for a blank node."""
         result = self._query(query, None)
         names = [v.value for v in result.variables]
-        rows = [[None if term is None else str(term) for term in solution] for solution in result]
-        if any(term is not None and term.startswith("_:") for row in rows for term in row):
+        rows = [list(solution) for solution in result]
+        if any(isinstance(term, ox.BlankNode) for row in rows for term in row):
             raise ValueError("a blank node in the answer")
         return names, rows
 
