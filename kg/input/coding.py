@@ -38,10 +38,11 @@ def _terminology(iri: str, namespaces: dict[str, str]) -> str | None:
 def normalize_codes(quads: list) -> tuple[list, list[Issue]]:
     """Replace mapped codes by our concepts; warn, naming the code, about codes without a mapping."""
     index, namespaces, mapping_set, classes = _lookup()
+    coded = tuple(namespaces)  # one C-level test first: most values are the toolkit's own IRIs or literals
     result, warnings = [], []
     for quad in quads:
         code = quad.object.value if isinstance(quad.object, ox.NamedNode) else None
-        terminology = _terminology(code, namespaces) if code else None
+        terminology = _terminology(code, namespaces) if code and code.startswith(coded) else None
         if terminology is None:
             result.append(quad)
             continue
