@@ -22,7 +22,7 @@ from kg.recommend import DERIVATION, Engine, Request
 from kg.recommend.batcher import Batcher
 from kg.recommend.signatures import _mentioned
 from kg.recommend.engine import _answered
-from kg.store.embedded import PATIENT_GRAPH, EmbeddedStore
+from kg.store.embedded import EmbeddedStore
 from kg.store.parallel import SideBySide
 from kg.synthetic import case_turtle, random_case
 from locations import EXAMPLES_DIR
@@ -141,7 +141,24 @@ def test_an_invalid_patient_alone_leaves_nothing_derived_in_the_store(mixed, alo
         answer = engine.recommend(data)
         assert not answer.valid and answer.derived == [] and answer.applicable == []
     with engine.store() as store:  # the store the calls used, back in the pool
-        assert not list(store.store.quads_for_pattern(None, None, None, PATIENT_GRAPH))
+        assert not list(store.store.quads_for_pattern(None, None, None, ox.DefaultGraph()))  # patients' graph
+
+
+def test_a_store_renewed_or_emptied_between_calls_answers_the_same(mixed, alone):
+    """Patients go in the default graph, emptied after each call and renewed with the knowledge base
+    after REFRESH_AFTER patient triples: answers are those of a fresh engine, and every call ends with
+    the knowledge base alone in the store."""
+    from kg.store.embedded import REFRESH_AFTER
+
+    engine = Engine(threads=1)
+    with engine.store() as store:
+        knowledge = len(store.store)
+    rounds = REFRESH_AFTER // sum(len(data.quads) for data in mixed) + 2
+    for _ in range(rounds):  # one by one, then as a batch, past a renewal each way
+        assert [engine.recommend(data).as_dict() for data in mixed] == alone
+        assert [answer.as_dict() for answer in engine.recommend_many(mixed)] == alone
+        with engine.store() as store:
+            assert len(store.store) == knowledge
 
 
 def test_the_queries_of_one_derivation_stage_read_none_of_each_others_answers(recommender, mixed):
