@@ -213,7 +213,8 @@ def test_knowledge_base_parts_read_the_knowledge_base_alone_and_answer_as_writte
     """A part marked # @knowledge-base is answered once per engine; that is right only if no patient
     changes its answer. The whole query, with the parts sent as VALUES tables, answers as written."""
     marked = _knowledge_base_queries()
-    assert [q.name for q in marked] == ["criteria-status", "match-variants", "next-steps", "rating-conflicts", "variant-ratings"]
+    assert [q.name for q in marked] == ["criteria-status", "match-variants", "next-steps", "node-assessments", "rating-conflicts",
+                                        "variant-ratings"]
     with recommender.store() as store:
         alone = {q.name: [store.select(text).rows for text in _part_selects(q)] for q in marked}
     compared = 0
