@@ -6,7 +6,8 @@ A ``# @needs PREDICATE`` line says that the query has no answer unless the data 
 predicate; the recommender then skips it for patients without one (a test checks each such claim).
 A ``# @knowledge-base`` line in the body marks the group that follows it, ``{ SELECT ... }``, as reading
 the knowledge base alone: the engine answers it once and sends its solutions as a VALUES table instead
-(kg.recommend.engine), and the file stays a query that runs as written on any endpoint.
+(kg.recommend.engine; the table keeps only the columns the rest of the query reads, see ``Answered``), and
+the file stays a query that runs as written on any endpoint.
 Queries under ``queries/internal/`` serve the toolkit itself (reading the context of a validation, the
 labels of variants); they are not part of the catalogue users browse.
 """
