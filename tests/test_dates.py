@@ -89,6 +89,22 @@ def test_a_completed_course_may_not_end_after_the_evaluation_date():
     assert "therapy end date 2026-12-14 is after the evaluation date 2026-11-20" in found
 
 
+def test_what_may_follow_the_order_date_and_what_may_not():
+    """Judged after the order: the post-therapy ultrasound may be the ordered study, and a course may end
+    after the order was placed; an examination after the order may not (the order is decided on what was
+    known then). Each limit is reported on its own, with its own words."""
+    later = dt.date(2026, 12, 20)
+    text = (EXAMPLES_DIR / "after-therapy-normal-us.ttl").read_text()
+    for old, new in (('acr:studyDate "2026-11-20"', 'acr:studyDate "2026-12-01"'),
+                     ('acr:endDate "2026-09-14"', 'acr:endDate "2026-12-01"')):
+        assert old in text
+        assert messages(text.replace(old, new).encode(), later) == []
+    found = messages(text.replace('acr:examDate "2026-11-20"', 'acr:examDate "2026-12-21"').encode(), later)
+    assert found == ["examination date 2026-12-21 is after the evaluation date 2026-12-20",
+                     "examination date 2026-12-21 is after the order date 2026-11-20: the order is decided on "
+                     "what was known when it was placed"]
+
+
 def test_a_post_therapy_ultrasound_follows_the_diagnosis_and_the_therapy():
     text = (EXAMPLES_DIR / "after-therapy-normal-us.ttl").read_text()
     old = 'acr:hasPostTherapyUltrasound ex:post-us'
