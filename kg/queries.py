@@ -98,7 +98,7 @@ class NamedQuery:
         attached = []
         for number, (start, end) in reversed(list(enumerate(self.knowledge_base_parts))):
             names, rows = answer(f"{prologue}SELECT * WHERE {text[start:end]}")
-            read, projected = _outside_uses(self, text[:start] + " " + text[end:])
+            read, projected = _outside_uses(self.form, text[:start] + " " + text[end:])
             kept = [i for i, name in enumerate(names) if read is None or name in read]
             moved = [i for i, name in enumerate(names) if name in projected and i not in kept]
             columns = ["?" + names[i] for i in kept]
@@ -108,9 +108,14 @@ class NamedQuery:
                     raise UsageError(f"{self.path}: the variable ?{column} is the toolkit's own")
                 # numbered by the terms as written: 1 and 1.0, or "a" and "a"@en, are equal as Python values
                 numbering: dict[tuple, int] = {}
-                numbers = [numbering.setdefault(tuple(_term(row[i]) for i in moved), len(numbering)) for row in rows]
-                values = {number: tuple(_value(row[i]) for i in moved) for row, number in zip(rows, numbers)}
-                attached.append((column, tuple(names[i] for i in moved), tuple(values[n] for n in range(len(numbering)))))
+                values, numbers = [], []
+                for row in rows:
+                    key = tuple(_term(row[i]) for i in moved)
+                    if key not in numbering:
+                        numbering[key] = len(values)
+                        values.append(tuple(_value(row[i]) for i in moved))
+                    numbers.append(numbering[key])
+                attached.append((column, tuple(names[i] for i in moved), tuple(values)))
                 columns.append("?" + column)
             table = "\n".join("    (" + " ".join([_term(row[i]) for i in kept] + ([str(numbers[r])] if moved else [])) + ")"
                               for r, row in enumerate(rows))
@@ -159,9 +164,11 @@ def _read(path: Path) -> NamedQuery:
 
 
 _KNOWLEDGE_BASE = re.compile(r"^[ \t]*#\s*@knowledge-base[ \t]*$", re.MULTILINE)
-# What a brace count must skip: strings, IRIs and comments (a brace inside them is no group).
-_SKIPPED = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|'
-                      r"'(?:[^'\\\n]|\\.)*'|<[^<>\"{}|^`\\\s]*>|#[^\n]*|[{}]")
+# Strings, IRIs and comments: a brace or a variable inside them is none (the brace count below, and which
+# columns of a knowledge-base part the rest of a query reads).
+_TEXTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|'
+                    r"'(?:[^'\\\n]|\\.)*'|<[^<>\"{}|^`\\\s]*>|#[^\n]*")
+_SKIPPED = re.compile(_TEXTS.pattern + r"|[{}]")
 
 
 def _knowledge_base_parts(path: Path, text: str) -> tuple[tuple[int, int], ...]:
@@ -181,17 +188,16 @@ def _knowledge_base_parts(path: Path, text: str) -> tuple[tuple[int, int], ...]:
     return tuple(parts)
 
 
-_TEXTS = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|<[^<>"{}|^`\\\s]*>|#[^\n]*')
 _VARIABLE = re.compile(r"[?$](\w+)")
 _SELECT = re.compile(r"\bSELECT\b(?:\s+(?:DISTINCT|REDUCED)\b)?(.*?)(?=\bWHERE\b|\{)", re.IGNORECASE | re.DOTALL)
 
 
-def _outside_uses(query: NamedQuery, outside: str) -> tuple[set[str] | None, set[str]]:
+def _outside_uses(form: str, outside: str) -> tuple[set[str] | None, set[str]]:
     """Of the variables in the text outside one knowledge-base part: those read (in a pattern, an
     expression, ORDER or GROUP BY; None: all of them, as ``SELECT *`` or a form other than SELECT
     may answer with any), and those only projected by the outermost SELECT."""
     code = _TEXTS.sub(" ", outside)
-    head = _SELECT.search(code) if query.form == "SELECT" else None
+    head = _SELECT.search(code) if form == "SELECT" else None
     if head is None or head.group(1).strip() == "*":
         return None, set()
     bare, expressions = _split_projection(head.group(1))
