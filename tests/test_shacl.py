@@ -204,3 +204,74 @@ def test_a_sparql_based_constraint_component_is_refused_by_name():
         ex:S a sh:NodeShape ; sh:targetNode ex:a ; ex:limit 3 .""", format="turtle")
     with pytest.raises(UnsupportedShape, match="SPARQL-based constraint component urn:ex:Component"):
         compile_shapes(shapes)
+
+
+# --- rows the data cannot violate (kg.validate.compiled.compiler.Check) -----------------------------
+
+CHECKED_SHAPES = """
+    ex:S a sh:NodeShape ; sh:targetClass ex:C ;
+        sh:property [ sh:path ex:one ; sh:maxCount 1 ] ;
+        sh:property [ sh:path ex:two ; sh:maxCount 2 ] ;
+        sh:property [ sh:path ex:listed ; sh:in ( ex:a "01"^^xsd:integer "x"@en ) ] ;
+        sh:property [ sh:path ex:flag ; sh:datatype xsd:boolean ] ;
+        sh:property [ sh:path ex:day ; sh:datatype xsd:date ] ;
+        sh:property [ sh:path ex:label ; sh:datatype rdf:langString ] ;
+        sh:property [ sh:path ex:note ; sh:datatype xsd:string ] ."""
+
+
+def _checked(data_ttl: str) -> tuple[list, list, int, int]:
+    """(results as run, results of every row as written, branches sent, branches written) on the data."""
+    prefixes = "@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <urn:ex:> . " \
+               "@prefix xsd: <http://www.w3.org/2001/XMLSchema#> . @prefix rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#> .\n"
+    compiled = compile_shapes(rdflib.Graph().parse(data=prefixes + CHECKED_SHAPES, format="turtle"))
+    store = pyoxigraph.Store()
+    store.load(input=prefixes + data_ttl, format=pyoxigraph.RdfFormat.TURTLE)
+    key = lambda r: (str(r.focus), str(r.value), str(r.shape), str(r.component))  # noqa: E731
+    sent: list[str] = []
+    query = store.query
+    store_query = lambda text: sent.append(text) or query(text)  # noqa: E731
+    spy = type("Spy", (), {"query": staticmethod(store_query), "__iter__": lambda self: iter(store)})()
+    found = sorted(map(key, compiled.run(spy)))
+    predicates = {q.predicate.value for q in store}
+    written = compiled.queries(predicates)
+    every = sorted(key(r) for text in written for r in compiled._results(query(text)))
+    return found, every, sum(t.count("BIND(") + t.count("?branch) {") for t in sent), \
+        sum(t.count("BIND(") + t.count("?branch) {") for t in written)
+
+
+def test_rows_that_the_data_cannot_violate_are_not_sent_and_the_results_stay_those_of_every_row():
+    # Each value conforms: one value where one is allowed, listed terms in any lexical form of the same
+    # stored term ("1" is "01"^^xsd:integer), well-formed literals of the datatype.
+    conforming = """ex:n a ex:C ; ex:one 1 ; ex:two 1 , 2 ; ex:listed ex:a , 1 , "x"@en ; ex:flag true , "0"^^xsd:boolean ;
+                    ex:day "2024-02-29"^^xsd:date ; ex:label "y"@en ; ex:note "z" ."""
+    found, every, sent, written = _checked(conforming)
+    assert found == every == [] and sent < written
+    # Each of these violates one constraint, and its row is still sent
+    for wrong in ("ex:one 1 , 2", "ex:two 1 , 2 , 3", "ex:listed ex:b", 'ex:listed "x"@fr', 'ex:listed "01"',
+                  'ex:flag "yes"^^xsd:boolean', 'ex:flag "true"', 'ex:day "2025-02-29"^^xsd:date', 'ex:day "2025-02-28T00:00:00"^^xsd:date',
+                  'ex:label "y"', 'ex:note "z"@en', "ex:note ex:a"):
+        found, every, _, _ = _checked(f"ex:n a ex:C ; {wrong} .")
+        assert found == every and len(found) == 1, wrong
+
+
+def test_a_value_is_called_surely_of_its_datatype_only_when_the_query_agrees():
+    from rdflib.namespace import XSD
+
+    from kg.validate.compiled.core import datatype_violated, surely_of_datatype
+
+    forms = ["0", "12", "+5", "-9223372036854775808", "9223372036854775807", "9223372036854775808", "123456789012345678",
+             "1234567890123456789", "1.5", ".5", "5.", "1.123456789012345678", "1.1234567890123456789", "1e3", "NaN",
+             "true", "false", "1", "TRUE", "2024-02-29", "2025-02-29", "0000-01-01", "0001-01-01", "2025-1-01",
+             "2025-01-01Z", "2025-01-01T00:00:00", " 12", "abc", ""]
+    store, sure = pyoxigraph.Store(), 0
+    for datatype in (XSD.integer, XSD.decimal, XSD.boolean, XSD.date, XSD.dateTime, XSD.double):
+        for form in forms:
+            stored = pyoxigraph.Store()
+            stored.add(pyoxigraph.Quad(pyoxigraph.NamedNode("urn:s"), pyoxigraph.NamedNode("urn:p"),
+                                       pyoxigraph.Literal(form, datatype=pyoxigraph.NamedNode(str(datatype)))))
+            value = next(iter(stored)).object  # as a store holds it
+            if surely_of_datatype(value, datatype):
+                sure += 1
+                violated = store.query(f"ASK {{ VALUES ?v {{ {value} }} FILTER({datatype_violated('?v', datatype, None)}) }}")
+                assert not violated, (form, datatype)
+    assert sure >= 15  # the plain forms of integers, decimals, booleans and dates

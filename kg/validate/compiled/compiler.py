@@ -76,6 +76,57 @@ class _Names:
 
 
 
+@dataclass(frozen=True, eq=False)  # one per constraint, shared by its rows: compared by identity
+class Check:
+    """What the data must hold, somewhere, for a constraint on a plain predicate to be violated: a subject
+    with more than ``most`` values (sh:maxCount), a value outside ``members`` (sh:in), or a value that is
+    not surely a well-formed literal of ``datatype`` (sh:datatype). The quads tell it without a query; a
+    row whose check finds nothing is left out of the queries (one planned query less for most patients).
+    It is a necessary condition only: every other row is judged by its query."""
+
+    predicate: str
+    most: int | None = None
+    members: frozenset | None = None  # pyoxigraph terms, as a store holds them
+    datatype: rdflib.URIRef | None = None
+
+    def possible(self, profile: Profile) -> bool:
+        if self.most is not None:
+            return profile.most.get(self.predicate, 0) > self.most
+        values = profile.values.get(self.predicate, set())
+        if self.members is not None:
+            return not values <= self.members
+        return not all(core.surely_of_datatype(value, self.datatype) for value in values)
+
+
+@dataclass
+class Profile:
+    """What validation reads of the data before its queries: the predicates, and for the predicates a
+    check reads, the most values one subject has and every value."""
+
+    predicates: set[str]
+    most: dict[str, int]
+    values: dict[str, set]
+
+    @classmethod
+    def of(cls, store: ox.Store, checked) -> Profile:
+        predicates, counts, values = set(), {}, {}
+        for quad in store:  # the store's terms: literals in the canonical form that queries compare
+            if isinstance(quad.subject, ox.Triple) or isinstance(quad.object, ox.Triple):
+                # No shape of ours can say what a triple term means, and results could not name it.
+                raise InputError(f"RDF 1.2 triple terms are not supported in validated data (one is stated with "
+                                 f"<{quad.predicate.value}>)")
+            predicate = quad.predicate.value
+            predicates.add(predicate)
+            if predicate in checked:
+                key = (quad.subject, predicate)
+                counts[key] = counts.get(key, 0) + 1  # a store holds each triple once
+                values.setdefault(predicate, set()).add(quad.object)
+        most: dict[str, int] = {}
+        for (_, predicate), count in counts.items():
+            most[predicate] = max(most.get(predicate, 0), count)
+        return cls(predicates, most, values)
+
+
 @dataclass(frozen=True)
 class Row:
     """A row of a branch's VALUES table, and the predicates the data needs for the row to find anything."""
@@ -83,6 +134,7 @@ class Row:
     text: str
     requires: frozenset[str]
     members: str = ""  # the row's rows of the sh:in member table (_MEMBERS)
+    check: Check | None = None  # what else the data needs for the row to find anything
 
 
 @dataclass(frozen=True)
@@ -94,15 +146,17 @@ class Pattern:
     rows: tuple[Row, ...] = ()
     requires: frozenset[str] = frozenset()  # predicates it needs, all of them, to find anything
 
-    def written(self, predicates: set[str] | None) -> str | None:
+    def written(self, predicates: set[str] | None, possible: frozenset[Check] | None = None) -> str | None:
         """The branch for data with only these ``predicates`` (None: any), without the rows that cannot
-        find anything there; None when nothing is left."""
+        find anything there, nor those with a check that is not ``possible`` (None: every check is);
+        None when nothing is left."""
         if predicates is not None and (not self.requires <= predicates
                                        or self.triggers is not None and self.triggers.isdisjoint(predicates)):
             return None
         if not self.rows:
             return self.text
-        rows = [row for row in self.rows if predicates is None or row.requires <= predicates]
+        rows = [row for row in self.rows if (predicates is None or row.requires <= predicates)
+                and (possible is None or row.check is None or row.check in possible)]
         if not rows:
             return None
         members = " ".join(dict.fromkeys(row.members for row in rows))
@@ -132,14 +186,22 @@ class CompiledShapes:
     head: str  # prefixes and SELECT clause shared by every query
     # the queries written for each set of predicates seen: patients mostly repeat a few sets
     _written: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    # predicate -> the checks of the rows on it
+    checks: dict[str, list[Check]] = dataclasses.field(init=False, repr=False, compare=False)
 
-    def queries(self, predicates: set[str] | None = None) -> list[str]:
+    def __post_init__(self):
+        self.checks = {}
+        for check in dict.fromkeys(row.check for pattern in self.patterns for row in pattern.rows if row.check):
+            self.checks.setdefault(check.predicate, []).append(check)
+
+    def queries(self, predicates: set[str] | None = None, *, possible: frozenset[Check] | None = None) -> list[str]:
         """The SELECT queries, a few branches each, leaving out branches (and rows of their tables) that
-        cannot find anything in data with only these ``predicates`` (None: keep everything)."""
-        key = None if predicates is None else frozenset(predicates)
+        cannot find anything in data with only these ``predicates`` (None: keep everything), and the rows
+        with a check that is not among the ``possible`` ones (None: keep them)."""
+        key = (None if predicates is None else frozenset(predicates), possible)
         found = self._written.get(key)
         if found is None:
-            kept = [text for pattern in self.patterns if (text := pattern.written(predicates)) is not None]
+            kept = [text for pattern in self.patterns if (text := pattern.written(predicates, possible)) is not None]
             found = [f"{self.head} WHERE {{\n" + "\n  UNION\n".join(kept[start:start + BRANCHES_PER_QUERY]) + "\n}"
                      for start in range(0, len(kept), BRANCHES_PER_QUERY)]
             if len(self._written) >= WRITTEN_KEPT:
@@ -150,14 +212,12 @@ class CompiledShapes:
     def run(self, store: ox.Store, *, side: SideBySide | None = None) -> list[ShapeResult]:
         """Validate the data in ``store``: every violated constraint, at every focus node and value.
         ``side``: runs the queries side by side (they read nothing of each other's)."""
-        predicates = set()
-        for quad in store:
-            if isinstance(quad.subject, ox.Triple) or isinstance(quad.object, ox.Triple):
-                # No shape of ours can say what a triple term means, and results could not name it.
-                raise InputError(f"RDF 1.2 triple terms are not supported in validated data (one is stated with "
-                                 f"<{quad.predicate.value}>)")
-            predicates.add(quad.predicate.value)
-        found = (side or ONE_AT_A_TIME).map(lambda query: self._results(store.query(query)), self.queries(predicates))
+        profile = Profile.of(store, self.checks.keys())
+        # a row's predicate is one the data must have (Row.requires): the checks of the others need no test
+        possible = frozenset(check for predicate in profile.values for check in self.checks[predicate]
+                             if check.possible(profile))
+        found = (side or ONE_AT_A_TIME).map(lambda query: self._results(store.query(query)),
+                                            self.queries(profile.predicates, possible=possible))
         return [result for results in found for result in results]
 
     def _results(self, solutions) -> list[ShapeResult]:
@@ -319,19 +379,24 @@ class _Compiler:
                     self.unsupported(shape, f"sh:datatype {argument}: {core.UNCHECKED_DATATYPES[argument]}")
                 branch = Branch(shape, component, severity, message or _default_message(component, argument, path_node),
                                 path_node)
-                columns, members = {}, None
+                columns, members, check = {}, None, None
                 if parameter == SH["in"]:
                     # The listed terms as a table the values are subtracted from: a hash join, where a
                     # NOT EXISTS would scan the whole list again for every value (8.6 -> 1.6 ms for 100 patients).
                     members = list(Collection(graph, argument))
                     violations = f"{value_pattern} MINUS {{ VALUES (?branch ?value) {{ {_MEMBERS} }} }}"
+                    stored = _as_stored(members) if plain else None
+                    check = Check(str(path_node), members=stored) if stored is not None else None
                 elif parameter in core.COLUMN_ARGUMENTS:
                     columns["?_arg"] = argument.n3()
                     violations = f"{value_pattern} FILTER({violated('?value', rdflib.Variable('_arg'), graph)})"
                 else:
                     violations = f"{value_pattern} FILTER({violated('?value', argument, graph)})"
+                    if parameter == SH.datatype and plain:
+                        check = Check(str(path_node), datatype=argument)
                 self.add(branch, violations, focus, path_node if plain else None,
-                         parameter if columns or members is not None else (parameter, argument), columns, members)
+                         parameter if columns or members is not None else (parameter, argument), columns, members,
+                         check=check)
         for parameter, (component, violated) in core.COUNT_COMPONENTS.items():
             for argument in graph.objects(shape, parameter):
                 if path is None:
@@ -343,7 +408,8 @@ class _Compiler:
                                 path_node)
                 # Without a value on the path, only a minimum count can be violated.
                 self.add(branch, f"FILTER({condition})", focus, path_node if plain else None, (parameter, int(argument)),
-                         needs_value=parameter != SH.minCount)
+                         needs_value=parameter != SH.minCount,
+                         check=Check(str(path_node), most=int(argument)) if plain and parameter == SH.maxCount else None)
         for members in graph.objects(shape, SH.xone):
             if path is not None:
                 self.unsupported(shape, "sh:xone on a property shape")
@@ -443,7 +509,7 @@ class _Compiler:
         return len(self.branches) - 1
 
     def add(self, branch: Branch, pattern: str, focus: Focus, predicate=None, kind=None, columns: dict | None = None,
-            members: list | None = None, needs_value: bool = True) -> None:
+            members: list | None = None, needs_value: bool = True, check: Check | None = None) -> None:
         """Record a constraint: ``pattern`` finds its violations at the focus nodes of ``focus``.
 
         Constraints of one ``kind`` (component, and the argument unless it is a column) with the same
@@ -451,7 +517,8 @@ class _Compiler:
         for a focus with a table), the plain ``predicate`` of the path (?_path), the other ``columns``
         and the branch number. A row is left out of a query when the data lacks its target predicate, or
         the path's predicate where a violation ``needs_value``. The members of an sh:in list go to a
-        second table (_MEMBERS), keyed by branch number.
+        second table (_MEMBERS), keyed by branch number. A row is also left out when the data fail its
+        ``check``.
         """
         index = self.branch(branch, focus)
         columns = {**({"?_path": predicate.n3()} if predicate is not None else {}), **(columns or {})}
@@ -466,7 +533,7 @@ class _Compiler:
         for target in focus.table[1] if focus.table else [None]:
             values = [*([target.n3()] if target is not None else []), *columns.values(), str(index)]
             needed = requires | {str(target)} if target is not None else requires
-            group.rows.append(Row(f"({' '.join(values)})", frozenset(needed), listed))
+            group.rows.append(Row(f"({' '.join(values)})", frozenset(needed), listed, check))
 
     def flush(self) -> list[Pattern]:
         return [Pattern(group.text, group.triggers, tuple(group.rows), group.requires) for group in self.groups.values()]
@@ -486,6 +553,17 @@ _EMPTY = ox.Store()  # to check at compile time that a rewritten constraint is v
 # Where the rows of a branch's VALUES tables go once the data's predicates are known (see Pattern.written).
 _ROWS = "\x00rows\x00"
 _MEMBERS = "\x00members\x00"
+
+
+def _as_stored(members: list) -> frozenset | None:
+    """The listed terms as a store holds them (literals in canonical form: "01"^^xsd:integer is "1"), the
+    form in which they are compared to the data's; None when one is a blank node, which no value equals."""
+    if any(isinstance(member, rdflib.BNode) for member in members):
+        return None
+    store = ox.Store()
+    store.load(input="".join(f"<urn:acr-kg:list> <urn:acr-kg:member> {member.n3()} .\n" for member in members),
+               format=ox.RdfFormat.N_TRIPLES)
+    return frozenset(quad.object for quad in store)
 
 
 def _message(graph, node) -> str | None:

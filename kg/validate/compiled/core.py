@@ -5,8 +5,11 @@ variable and (for value-based components) a value variable. Terms are written wi
 """
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+import re
 
+import pyoxigraph as ox
 import rdflib
 from rdflib.namespace import RDF, SH, XSD
 
@@ -46,6 +49,31 @@ def datatype_violated(v: str, datatype: rdflib.term.Node, _graph: rdflib.Graph) 
     if datatype == RDF.langString:
         return f"({wrong_type} || LANG({v}) = \"\")"
     return f"({wrong_type})"
+
+
+# Lexical forms that Oxigraph's casts surely read, for the datatypes ``datatype_violated`` casts: narrower
+# than XSD's grammar (its integers are 64-bit, its decimals keep 18 digits after the point), so a value
+# they do not match is left to the query, which judges it exactly.
+_SURE_FORMS = {XSD.integer: re.compile(r"[+-]?\d{1,18}"), XSD.decimal: re.compile(r"[+-]?\d{1,18}(\.\d{1,18})?"),
+               XSD.boolean: re.compile("true|false|1|0"), XSD.date: re.compile(r"\d{4}-\d{2}-\d{2}")}
+
+
+def surely_of_datatype(term, datatype: rdflib.URIRef) -> bool:
+    """True only when ``datatype_violated`` is surely false for this value as the store holds it; False
+    means that the query must judge it."""
+    if not isinstance(term, ox.Literal) or term.datatype.value != str(datatype):
+        return False  # (a literal of rdf:langString always has its language)
+    if datatype not in _CASTABLE:
+        return True
+    form = _SURE_FORMS.get(datatype)
+    if form is None or not form.fullmatch(term.value):
+        return False
+    if datatype == XSD.date:
+        try:
+            dt.date.fromisoformat(term.value)  # a day that exists (year 0 is refused here, not by Oxigraph)
+        except ValueError:
+            return False
+    return True
 
 
 def node_kind_violated(v: str, kind: rdflib.term.Node, _graph: rdflib.Graph) -> str:
