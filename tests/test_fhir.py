@@ -332,3 +332,31 @@ def test_resources_without_ids_are_told_apart_in_a_list_and_in_an_export(tmp_pat
     (folder / "Patient.000.ndjson").write_text(json.dumps(patient) + "\n" + json.dumps(weights[0]) + "\n")
     (folder / "Observation.000.ndjson").write_text(json.dumps(dict(patient, id="q")) + "\n" + json.dumps(weights[1]) + "\n")
     assert len(read_fhir(folder, now=dt.date(2026, 1, 1))) == 2
+
+
+def test_a_planned_operation_is_not_one_done_and_a_completed_order_without_its_procedure_leaves_it_unknown(engine):
+    """A ServiceRequest for a mastectomy is a plan. Read as the operation itself, it made the seed patient
+    one after surgery, and variant 7 no longer applied. A completed one says that an operation was done
+    which no Procedure describes: whether surgery was done is then unknown, and nothing is recommended."""
+    # (before the fix, every status gave definitiveSurgeryDone true and no variant)
+    now = dt.date(2026, 11, 20)
+    record = [entry["resource"] for entry in _seed_entries()]
+    imaging = {"resourceType": "ServiceRequest", "id": "us-axilla", "status": "draft", "intent": "order",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "80852-7"}]},
+               "subject": {"reference": "Patient/seed"}, "authoredOn": "2026-11-10"}
+
+    def mastectomy(status: str) -> dict:  # SNOMED CT 64368001, a member of acrkb:fhir-vs-breast-conserving-surgery
+        return {"resourceType": "ServiceRequest", "id": "mastectomy", "status": status, "intent": "order",
+                "code": {"coding": [{"system": "http://snomed.info/sct", "code": "64368001"}]},
+                "subject": {"reference": "Patient/seed"}, "authoredOn": "2026-11-01"}
+
+    for status in ("draft", "active", "on-hold"):
+        data = patients_from_resources(record + [mastectomy(status), imaging], "seed.json", now=now)[0]
+        assert _facts(data, "definitiveSurgeryDone") == ["false"], status
+        assert (235, 7) in _variants(engine.recommend(data, now=now)), status
+    data = patients_from_resources(record + [mastectomy("completed"), imaging], "seed.json", now=now)[0]
+    answer = engine.recommend(data, now=now)
+    # the patient graph must say whether surgery was done: unsaid, it is invalid, and the reader says why
+    assert _facts(data, "definitiveSurgeryDone") == [] and not answer.valid and not answer.applicable
+    assert any("definitive surgery done" in v.message for v in answer.validation.violations)
+    assert any("a completed surgery order that no Procedure describes" in w.message for w in data.warnings)

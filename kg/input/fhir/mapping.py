@@ -254,6 +254,11 @@ def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) ->
         notes.append(Issue("warning", f"no definitive breast or axillary surgery for the breast cancer is recorded up to "
                            f"{now.isoformat()}: acr:definitiveSurgeryDone is stated false from the record", base + "patient",
                            ACR + "definitiveSurgeryDone"))
+    elif ACR + "definitiveSurgeryDone" not in patient:
+        notes.append(Issue("warning", f"whether definitive breast or axillary surgery was done by {now.isoformat()} is unknown: "
+                           "the record holds an operation that cannot be counted (no day, or a reason that points "
+                           "elsewhere) or a completed surgery order that no Procedure describes; the treatment phase "
+                           "is left unknown, not assumed", base + "patient", ACR + "definitiveSurgeryDone"))
     for subject, facts in sorted(by_subject.items()):
         if ox.NamedNode(ACR + "SystemicTherapyCourse") in facts.get("http://www.w3.org/1999/02/22-rdf-syntax-ns#type", []) \
                 and ACR + "courseStatus" not in facts:
