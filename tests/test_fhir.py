@@ -360,3 +360,22 @@ def test_a_planned_operation_is_not_one_done_and_a_completed_order_without_its_p
     assert _facts(data, "definitiveSurgeryDone") == [] and not answer.valid and not answer.applicable
     assert any("definitive surgery done" in v.message for v in answer.validation.violations)
     assert any("a completed surgery order that no Procedure describes" in w.message for w in data.warnings)
+
+
+def test_the_r4_check_asks_about_what_the_mapping_reads_and_what_r4_requires():
+    """Elements no query reads are left out of the R4 check: a Synthea record's narrative, meta and links
+    doubled the time to read it. A read element that does not fit R4, or a required one missing, still
+    refuses the record, naming the resource and the element."""
+    def record(change) -> bytes:
+        entries = _seed_entries()
+        [biopsy] = [e["resource"] for e in entries if e["resource"]["resourceType"] == "Procedure"]
+        change(biopsy)
+        return json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries}).encode()
+
+    now = dt.date(2026, 11, 20)
+    read = parse_fhir(record(lambda p: p.update(location=5, performer="nobody")), "unread.json", now=now, order=US_AXILLA)
+    assert read and read[0].quads
+    with pytest.raises(InputError, match=r"Procedure/seed-node-biopsy\).*performedDateTime"):
+        parse_fhir(record(lambda p: p.update(performedDateTime="yesterday")), "read.json", now=now, order=US_AXILLA)
+    with pytest.raises(InputError, match=r"Procedure/seed-node-biopsy\).*status"):
+        parse_fhir(record(lambda p: p.pop("status")), "required.json", now=now, order=US_AXILLA)

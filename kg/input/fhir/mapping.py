@@ -21,14 +21,13 @@ import pyoxigraph as ox
 
 from kg import queries
 from kg.errors import InputError
-from kg.input.fhir.records import MAPPED, SHARED, Resource, drug_reference
+from kg.input.fhir.records import FHIR, MAPPED, SHARED, Resource, drug_reference, named_iris, read_elements
 from kg.input.fhir.systems import system_name
 from kg.issues import Issue
 from kg.resources import kb_dir, ontology_dir
 from kg.store.terms import IRI, bind
 from kg.terms import ACR
 
-FHIR = "http://hl7.org/fhir/"
 FX = "urn:acr-kg:fhir:"
 CONTEXT = {"@vocab": FHIR, "resourceType": "@type", "link": {"@type": "@id"}}
 # The rules, in the order they run: internal facts first (classification, chronology, findings), then the
@@ -44,7 +43,7 @@ IMAGING_BY_MODALITY = ("mammography", "mri-breast")  # value sets whose subject 
 def _knowledge() -> tuple:
     """The value sets, the procedures with their codes, and the N categories' nodal status: the facts whose
     predicate the mapping's queries name (labels, definitions and sources are no rule's input)."""
-    named = _named_iris()
+    named = named_iris()
     return tuple(q for q in knowledge_quads() if q.predicate.value in named)
 
 
@@ -52,22 +51,6 @@ def knowledge_quads() -> list:
     """Every fact of the knowledge-base files the mapping reads."""
     files = (kb_dir() / "fhir-value-sets.ttl", kb_dir() / "procedures.ttl", kb_dir() / "mappings.ttl", ontology_dir() / "patient.ttl")
     return [q for path in files for q in ox.parse(path=str(path), format=ox.RdfFormat.TURTLE)]
-
-
-@cache
-def _named_iris() -> frozenset[str]:
-    """Every IRI the mapping's queries (queries/fhir/, queries/internal/fhir/) write. None of them reads
-    through a variable predicate or a negated path (tests/test_fhir_view.py checks it), so a fact whose
-    predicate is not among these could change no answer."""
-    return frozenset().union(*(queries.written_iris(q.text) for folder in ("fhir", "internal/fhir") for q in queries.in_folder(folder)))
-
-
-@cache
-def read_elements() -> frozenset[str]:
-    """The FHIR element names the mapping's queries write as fhir: terms (``_named_iris``): the other
-    elements of a record are left out of its RDF view, which halves a Synthea record's view (a store takes
-    some 2 us a quad)."""
-    return frozenset(iri.removeprefix(FHIR) for iri in _named_iris() if iri.startswith(FHIR))
 
 
 def _linked(value, targets: dict[str, str], elements: frozenset[str] | None):

@@ -1,8 +1,8 @@
 """FHIR R4 records as lists of resources: a Bundle, a JSON array, one resource, or Bulk Data NDJSON.
 
 What is not FHIR R4 is refused with what was found, never guessed at: a resource type that R4 does not
-have (DSTU2's MedicationOrder, say), or a resource the mapping reads whose elements do not fit the R4
-model. The models are fhir.resources' R4B ones: the package ships none for R4 itself, R4B is a minor
+have (DSTU2's MedicationOrder, say), or a resource the mapping reads whose elements (those a query reads,
+and those R4 requires) do not fit the R4 model. The models are fhir.resources' R4B ones: the package ships none for R4 itself, R4B is a minor
 revision of R4, and every R4 record among the fixtures (Synthea, mCODE STU4, Bulk Data) passes them.
 """
 from __future__ import annotations
@@ -13,7 +13,10 @@ from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
+from kg import queries
 from kg.errors import InputError
+
+FHIR = "http://hl7.org/fhir/"
 
 # The resource types the mapping reads (queries/fhir/*.rq); only they are checked against the R4 model,
 # which keeps a 3 MB record of claims and encounters fast to read.
@@ -59,6 +62,22 @@ def drug_reference(resource: dict) -> str | None:
     return target if isinstance(target, str) else None
 
 
+@cache
+def named_iris() -> frozenset[str]:
+    """Every IRI the mapping's queries (queries/fhir/, queries/internal/fhir/) write. None of them reads
+    through a variable predicate or a negated path (tests/test_fhir_view.py checks it), so a fact whose
+    predicate is not among these could change no answer."""
+    return frozenset().union(*(queries.written_iris(q.text) for folder in ("fhir", "internal/fhir") for q in queries.in_folder(folder)))
+
+
+@cache
+def read_elements() -> frozenset[str]:
+    """The FHIR element names the mapping's queries write as fhir: terms (``named_iris``): the other
+    elements of a record are left out of its RDF view, which halves a Synthea record's view (a store takes
+    some 2 us a quad)."""
+    return frozenset(iri.removeprefix(FHIR) for iri in named_iris() if iri.startswith(FHIR))
+
+
 def _check_r4(resource: Resource, source: str) -> None:
     kind = resource.type
     if not isinstance(kind, str) or not _is_resource_type(kind):
@@ -66,10 +85,33 @@ def _check_r4(resource: Resource, source: str) -> None:
                          f"another FHIR version{_profile_hint(resource.data)} and is refused, not guessed at", source)
     if kind not in MAPPED:
         return
-    problem = _r4_problem(json.dumps(resource.data, sort_keys=True, separators=(",", ":")))
+    problem = _r4_problem(json.dumps(_checked_part(resource.data), sort_keys=True, separators=(",", ":")))
     if problem:
         raise InputError(f"{resource.where} ({kind}/{resource.data.get('id', '?')}): {problem}; not a valid FHIR R4 "
                          f"{kind}{_profile_hint(resource.data)}", source)
+
+
+def _checked_part(data: dict) -> dict:
+    """The resource with the elements the R4 model is asked about: those the mapping reads, those the
+    model requires, and the resources it contains (a drug may be one). An element no query reads cannot
+    change an answer, and checking a resource costs in proportion to its content: a Synthea record's
+    narrative, meta, encounter and location links doubled the time to read it."""
+    kept = read_elements() | _required_elements(data["resourceType"])
+    return {key: value for key, value in data.items() if key.removeprefix("_") in kept}
+
+
+@cache
+def _required_elements(kind: str) -> frozenset[str]:
+    """The JSON names of the elements the R4 model of this type requires (one of a choice such as
+    medication[x] keeps all its forms), with resourceType, id and contained."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    fields = get_fhir_model_class(kind).model_fields
+    extra = {name: field.json_schema_extra or {} for name, field in fields.items()}
+    choices = {info["one_of_many"] for info in extra.values() if info.get("one_of_many_required")}
+    return frozenset({"resourceType", "id", "contained"} | {
+        field.alias or name for name, field in fields.items()
+        if field.is_required() or extra[name].get("element_required") or extra[name].get("one_of_many") in choices})
 
 
 @lru_cache(maxsize=8192)
