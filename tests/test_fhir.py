@@ -379,3 +379,98 @@ def test_the_r4_check_asks_about_what_the_mapping_reads_and_what_r4_requires():
         parse_fhir(record(lambda p: p.update(performedDateTime="yesterday")), "read.json", now=now, order=US_AXILLA)
     with pytest.raises(InputError, match=r"Procedure/seed-node-biopsy\).*status"):
         parse_fhir(record(lambda p: p.pop("status")), "required.json", now=now, order=US_AXILLA)
+
+
+# --- what a status, an intent or a subject says (each failed before its fix) --------------------------
+
+_NOW = dt.date(2026, 11, 20)
+_VERIFIED = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+
+
+def _answer(engine, resources, order=US_AXILLA):
+    data = patients_from_resources(resources, "seed.json", now=_NOW, order=order)[0]
+    return data, engine.recommend(data, now=_NOW)
+
+
+def _condition(cid: str, system: str, code: str, verification: str, day: str = "2026-03-02") -> dict:
+    # dated on the seed's diagnosis day: before its first treatment, when staging counts
+    return {"resourceType": "Condition", "id": cid, "subject": {"reference": "Patient/seed"}, "recordedDate": day,
+            "code": {"coding": [{"system": system, "code": code}]},
+            "verificationStatus": {"coding": [{"system": _VERIFIED, "code": verification}]}}
+
+
+def test_a_refuted_or_mistaken_nodal_metastasis_is_none(engine):
+    """Without its cN observation the seed's nodal status is unknown: variant 7 only would apply. A C77.3
+    Condition refuted, entered in error or not confirmed made the patient node-positive, and variant 7 applied."""
+    record = [entry["resource"] for entry in _seed_entries() if entry["resource"].get("id") != "seed-cn1"]
+    for resource in record:
+        resource.pop("stage", None)
+    for verification in ("refuted", "entered-in-error", "provisional"):
+        data, answer = _answer(engine, record + [_condition("nodes", "http://hl7.org/fhir/sid/icd-10-cm", "C77.3", verification)])
+        assert _facts(data, "clinicalNodalStatus") == [] and not answer.applicable, verification
+    data, answer = _answer(engine, record + [_condition("nodes", "http://hl7.org/fhir/sid/icd-10-cm", "C77.3", "confirmed")])
+    assert _facts(data, "clinicalNodalStatus") == [ACR + "NodePositive"] and (235, 7) in _variants(answer)
+
+
+def test_a_refuted_or_mistaken_other_cancer_is_none(engine):
+    """Doses and staging that name no reason count for the breast cancer when the record holds no other
+    cancer. A lung cancer refuted or entered in error (SNOMED CT 254637007, in acrkb:fhir-vs-other-cancer)
+    made them all unread: no therapy, no N category, and variant 7 was lost."""
+    record = [entry["resource"] for entry in _seed_entries()]
+    for resource in record:
+        resource.pop("reasonReference", None), resource.pop("focus", None)
+        if resource["resourceType"] == "Condition":
+            resource.pop("stage", None)
+    assert (235, 7) in _variants(_answer(engine, record)[1])
+    for verification in ("refuted", "entered-in-error"):
+        lung = _condition("lung", "http://snomed.info/sct", "254637007", verification)
+        assert (235, 7) in _variants(_answer(engine, record + [lung])[1]), verification
+    assert (235, 7) not in _variants(_answer(engine, record + [_condition("lung", "http://snomed.info/sct", "254637007", "confirmed")])[1])
+
+
+def test_only_doses_given_make_a_therapy_course(engine):
+    """An order or plan for chemotherapy (ServiceRequest), a drug only intended (MedicationStatement) and
+    a chemotherapy procedure in preparation record no dose given: each started a course ("during therapy")."""
+    record = [entry["resource"] for entry in _seed_entries()]
+    patient = {"reference": "Patient/seed"}
+    chemotherapy = {"coding": [{"system": "http://snomed.info/sct", "code": "367336001"}]}  # in acrkb:fhir-vs-chemotherapy
+    carboplatin = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "597195"}]}
+    not_given = [
+        {"resourceType": "ServiceRequest", "id": "more-chemo", "status": "active", "intent": "plan", "code": chemotherapy,
+         "subject": patient, "authoredOn": "2026-11-05"},
+        {"resourceType": "MedicationStatement", "id": "intended", "status": "intended", "medicationCodeableConcept": carboplatin,
+         "subject": patient, "dateAsserted": "2026-11-10"},
+        {"resourceType": "Procedure", "id": "prepared", "status": "preparation", "code": chemotherapy, "subject": patient,
+         "performedDateTime": "2026-11-19"},
+    ]
+    for resource in not_given:
+        data, answer = _answer(engine, record + [resource])
+        assert _facts(data, "courseStatus") == [ACR + "CourseCompleted"], resource["id"]
+        assert (235, 7) in _variants(answer), resource["id"]
+
+
+def test_an_operation_on_hold_or_of_unknown_status_leaves_surgery_unknown(engine):
+    """A lumpectomy (SNOMED CT 392021009) whose status is on hold or unknown was counted as done."""
+    record = [entry["resource"] for entry in _seed_entries()]
+    for status in ("on-hold", "unknown"):
+        lumpectomy = {"resourceType": "Procedure", "id": "lumpectomy", "status": status,
+                      "code": {"coding": [{"system": "http://snomed.info/sct", "code": "392021009"}]},
+                      "subject": {"reference": "Patient/seed"}, "performedDateTime": "2026-11-02",
+                      "reasonReference": [{"reference": "Condition/seed-breast-cancer"}]}
+        data, answer = _answer(engine, record + [lumpectomy])
+        assert _facts(data, "definitiveSurgeryDone") == [] and not answer.valid and not answer.applicable, status
+
+
+def test_a_resource_about_someone_the_record_does_not_hold_is_left_out(engine):
+    """Another patient's mastectomy, named by an absolute URL or by an urn:uuid the record does not hold, was
+    given to the record's only patient: surgery done, and variant 7 lost."""
+    record = [entry["resource"] for entry in _seed_entries()]
+    mastectomy = {"resourceType": "Procedure", "id": "elsewhere", "status": "completed", "performedDateTime": "2026-10-01",
+                  "code": {"coding": [{"system": "http://snomed.info/sct", "code": "64368001"}]}}
+    for subject in ("https://ehr.example.org/fhir/Patient/someone-else", "urn:uuid:7f0c2d1e-0000-4000-8000-000000000001",
+                    "Group/ward-3", "Patient/someone-else"):
+        data, answer = _answer(engine, record + [dict(mastectomy, subject={"reference": subject})])
+        assert data.source == "seed.json" or data.source.endswith("#Patient/seed"), subject
+        assert _facts(data, "definitiveSurgeryDone") == ["false"] and (235, 7) in _variants(answer), subject
+    data, _ = _answer(engine, record + [dict(mastectomy, subject={"reference": "urn:uuid:7f0c2d1e-0000-4000-8000-000000000001"})])
+    assert any("Procedure/elsewhere" in w.message and "no Patient of the record" in w.message for w in data.warnings)

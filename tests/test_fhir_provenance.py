@@ -142,10 +142,12 @@ def test_a_second_breast_cancer_condition_is_named_in_a_warning():
 
     from kg.input.fhir import patients_from_resources
 
-    resources = [entry["resource"] for entry in json.loads(TRIPLE_NEGATIVE.read_text())["entry"]]
-    cancer = next(r for r in resources if r["resourceType"] == "Condition"
-                  and any(c.get("code") == "254837009" for c in r.get("code", {}).get("coding", [])))
+    bundle = json.loads(TRIPLE_NEGATIVE.read_text())  # its entries' fullUrls resolve the urn:uuid references
+    cancer = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition"
+                  and any(c.get("code") == "254837009" for c in e["resource"].get("code", {}).get("coding", [])))
     second = copy.deepcopy(cancer)
-    second["id"] = "second-primary"
-    [record] = patients_from_resources([*resources, second], "two-cancers", now=dt.date(1972, 1, 5), order="LOINC:80852-7")
+    second["resource"]["id"] = "second-primary"
+    second["fullUrl"] = "urn:uuid:6f1e2d3c-0000-4000-8000-00000000a002"
+    bundle["entry"].append(second)
+    [record] = patients_from_resources([bundle], "two-cancers", now=dt.date(1972, 1, 5), order="LOINC:80852-7")
     assert any("2 breast-cancer Conditions" in w.message and "second-primary" in w.message for w in record.warnings)

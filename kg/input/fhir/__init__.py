@@ -85,10 +85,10 @@ def patients_from_resources_checked(resources: list[Resource], name: str, *, now
     resources = _distinct(resources, name)
     targets = reference_targets(resources)
     groups: dict[str, list[Resource]] = {}
-    shared = []
+    shared, foreign = [], []
     for resource in resources:
         owner = _owner(resource, targets)
-        (groups.setdefault(owner, []) if owner else shared).append(resource)
+        (foreign if owner is FOREIGN else groups.setdefault(owner, []) if owner else shared).append(resource)
     if not groups:
         raise InputError("the record holds no patient: no Patient resource and no resource with a subject or patient", name)
     # In a record of several patients, a clinical resource that names none of them belongs to none: it is
@@ -98,10 +98,13 @@ def patients_from_resources_checked(resources: list[Resource], name: str, *, now
     answers = []
     for owner, own in groups.items():
         notes = []
+        if foreign:
+            notes.append(f"{len(foreign)} resource{'s' if len(foreign) != 1 else ''} of this record name{'s' if len(foreign) == 1 else ''} "
+                         f"a subject that is no Patient of the record ({_listed(foreign)}): left out, as "
+                         f"{'they' if len(foreign) != 1 else 'it'} may be another person's")
         if orphans:
             notes.append(f"{len(orphans)} resource{'s' if len(orphans) != 1 else ''} of this record name no patient "
-                         f"({', '.join(sorted(r.iri.removeprefix('urn:fhir:') for r in orphans)[:5])}"
-                         f"{', ...' if len(orphans) > 5 else ''}): left out, as they may be any patient's")
+                         f"({_listed(orphans)}): left out, as they may be any patient's")
         requests = [r for r in own if r.type == "ServiceRequest"]
         if order is not None:
             if requests:
@@ -139,18 +142,35 @@ PATIENT_FACTS = frozenset({"Condition", "Observation", "Procedure", "DiagnosticR
                            "MedicationAdministration", "MedicationStatement", "MedicationRequest"})
 
 
+# Stands for the owner of a resource whose subject or patient is no Patient the record can name.
+FOREIGN = "\x00foreign\x00"
+_PATIENT_TAIL = re.compile(r"(?:^|/)(Patient/[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?/?$")
+
+
 def _owner(resource: Resource, targets: dict[str, str]) -> str | None:
+    """The IRI of the Patient the resource is about (one the record holds, or named Patient/id, relative
+    or absolute); None when it names no patient (a Medication); FOREIGN when its subject or patient
+    reference points elsewhere: a Group, or a resource the record does not hold (an urn:uuid of another
+    bundle). Given to this record's patient, such a resource may state another person's facts (another
+    patient's mastectomy made the seed patient one after surgery)."""
     if resource.type == "Patient":
         return resource.iri
+    named = False
     for key in ("subject", "patient"):
         reference = (resource.data.get(key) or {}).get("reference") if isinstance(resource.data.get(key), dict) else None
         if isinstance(reference, str):
+            named = True
             target = resolve(reference, targets)
-            if target is None and reference.startswith("Patient/"):
-                target = f"urn:fhir:{reference}"
+            if target is None and (tail := _PATIENT_TAIL.search(reference)):
+                target = f"urn:fhir:{tail.group(1)}"
             if target and target.startswith("urn:fhir:Patient/"):
                 return target
-    return None
+    return FOREIGN if named else None
+
+
+def _listed(resources: list[Resource]) -> str:
+    names = sorted(r.iri.removeprefix("urn:fhir:") for r in resources)
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def _order_day(resources: list[Resource]) -> dt.date | None:
