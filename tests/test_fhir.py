@@ -428,25 +428,37 @@ def test_a_refuted_or_mistaken_other_cancer_is_none(engine):
     assert (235, 7) not in _variants(_answer(engine, record + [_condition("lung", "http://snomed.info/sct", "254637007", "confirmed")])[1])
 
 
-def test_only_doses_given_make_a_therapy_course(engine):
-    """An order or plan for chemotherapy (ServiceRequest), a drug only intended (MedicationStatement) and
-    a chemotherapy procedure in preparation record no dose given: each started a course ("during therapy")."""
-    record = [entry["resource"] for entry in _seed_entries()]
+def test_a_dose_only_planned_leaves_the_course_unknown(engine):
+    """An order for chemotherapy (ServiceRequest), a MedicationRequest that is a plan, a drug intended and a
+    chemotherapy procedure in preparation are doses not given yet: more therapy may follow, or none. Read
+    as doses given, they made the course ongoing ("during therapy"), or were not read and left it completed.
+    The course's status is now unknown, the reader says why, and nothing is recommended. A revoked order is
+    no dose at all."""
     patient = {"reference": "Patient/seed"}
+    # the imaging order in the record, not given apart: a given order replaces the record's ServiceRequests
+    record = [entry["resource"] for entry in _seed_entries()] + [
+        {"resourceType": "ServiceRequest", "id": "us-axilla", "status": "draft", "intent": "order", "subject": patient,
+         "code": {"coding": [{"system": "http://loinc.org", "code": "80852-7"}]}, "authoredOn": "2026-11-12"}]
     chemotherapy = {"coding": [{"system": "http://snomed.info/sct", "code": "367336001"}]}  # in acrkb:fhir-vs-chemotherapy
     carboplatin = {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "597195"}]}
-    not_given = [
-        {"resourceType": "ServiceRequest", "id": "more-chemo", "status": "active", "intent": "plan", "code": chemotherapy,
-         "subject": patient, "authoredOn": "2026-11-05"},
+    order = {"resourceType": "ServiceRequest", "id": "more-chemo", "status": "active", "intent": "order", "code": chemotherapy,
+             "subject": patient, "authoredOn": "2026-11-05"}
+    planned = [
+        order,
+        {"resourceType": "MedicationRequest", "id": "regimen", "status": "active", "intent": "plan",
+         "medicationCodeableConcept": carboplatin, "subject": patient, "authoredOn": "2026-11-06"},
         {"resourceType": "MedicationStatement", "id": "intended", "status": "intended", "medicationCodeableConcept": carboplatin,
          "subject": patient, "dateAsserted": "2026-11-10"},
         {"resourceType": "Procedure", "id": "prepared", "status": "preparation", "code": chemotherapy, "subject": patient,
          "performedDateTime": "2026-11-19"},
     ]
-    for resource in not_given:
-        data, answer = _answer(engine, record + [resource])
-        assert _facts(data, "courseStatus") == [ACR + "CourseCompleted"], resource["id"]
-        assert (235, 7) in _variants(answer), resource["id"]
+    assert (235, 7) in _variants(_answer(engine, record, order=None)[1])
+    for resource in planned:
+        data, answer = _answer(engine, record + [resource], order=None)
+        assert _facts(data, "courseStatus") == [] and answer.valid and not answer.applicable, resource["id"]
+        assert any("only planned" in w.message for w in data.warnings), resource["id"]
+    data, answer = _answer(engine, record + [dict(order, status="revoked")], order=None)
+    assert _facts(data, "courseStatus") == [ACR + "CourseCompleted"] and (235, 7) in _variants(answer)
 
 
 def test_an_operation_on_hold_or_of_unknown_status_leaves_surgery_unknown(engine):

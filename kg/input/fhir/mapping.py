@@ -250,7 +250,8 @@ def _notes(store: ox.Store, quads: list, base: str, now: dt.date, label: str) ->
             sources = ", ".join(sorted(_name(o.value) for o in facts.get("http://www.w3.org/ns/prov#wasDerivedFrom", [])))
             notes.append(Issue("warning", f"the {kind} course from {start} ({sources}): the record does not say whether it was "
                                f"completed, is ongoing or was stopped as of {now.isoformat()} (no active or stopped order, no "
-                               "stated end); its status and end date are unknown, not assumed", subject, ACR + "courseStatus"))
+                               "stated end, or a dose of it only planned: an order, a plan, a drug intended); its status and "
+                               "end date are unknown, not assumed", subject, ACR + "courseStatus"))
     order = by_subject.get(base + "order")
     if order is None:
         notes.append(Issue("warning", "no draft or active ServiceRequest in the record and no --order: the patient has no "
