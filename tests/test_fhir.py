@@ -435,7 +435,7 @@ def test_a_dose_only_planned_leaves_the_course_unknown(engine):
     The course's status is now unknown, the reader says why, and nothing is recommended. A revoked order is
     no dose at all."""
     patient = {"reference": "Patient/seed"}
-    # the imaging order in the record, not given apart: a given order replaces the record's ServiceRequests
+    # the imaging order in the record; and given apart, when the record's ServiceRequests are read all the same
     record = [entry["resource"] for entry in _seed_entries()] + [
         {"resourceType": "ServiceRequest", "id": "us-axilla", "status": "draft", "intent": "order", "subject": patient,
          "code": {"coding": [{"system": "http://loinc.org", "code": "80852-7"}]}, "authoredOn": "2026-11-12"}]
@@ -454,9 +454,11 @@ def test_a_dose_only_planned_leaves_the_course_unknown(engine):
     ]
     assert (235, 7) in _variants(_answer(engine, record, order=None)[1])
     for resource in planned:
-        data, answer = _answer(engine, record + [resource], order=None)
-        assert _facts(data, "courseStatus") == [] and answer.valid and not answer.applicable, resource["id"]
-        assert any("only planned" in w.message for w in data.warnings), resource["id"]
+        for given in (None, US_AXILLA):
+            data, answer = _answer(engine, record + [resource], order=given)
+            assert _facts(data, "courseStatus") == [] and answer.valid and not answer.applicable, (resource["id"], given)
+            assert any("only planned" in w.message for w in data.warnings), resource["id"]
+            assert _facts(data, "orderedProcedure") == ["https://w3id.org/acr-kg/kb/proc-us-axilla"]
     data, answer = _answer(engine, record + [dict(order, status="revoked")], order=None)
     assert _facts(data, "courseStatus") == [ACR + "CourseCompleted"] and (235, 7) in _variants(answer)
 
@@ -486,3 +488,18 @@ def test_a_resource_about_someone_the_record_does_not_hold_is_left_out(engine):
         assert _facts(data, "definitiveSurgeryDone") == ["false"] and (235, 7) in _variants(answer), subject
     data, _ = _answer(engine, record + [dict(mastectomy, subject={"reference": "urn:uuid:7f0c2d1e-0000-4000-8000-000000000001"})])
     assert any("Procedure/elsewhere" in w.message and "no Patient of the record" in w.message for w in data.warnings)
+
+
+def test_the_order_given_is_judged_whatever_the_record_orders_later(engine):
+    """A given order used to replace the record's ServiceRequests; they are now read as the rest of the
+    record, and a later draft order of the record (a breast MRI) must not take the given one's place."""
+    mri = {"resourceType": "ServiceRequest", "id": "mri-later", "status": "draft", "intent": "order",
+           "subject": {"reference": "Patient/seed"}, "authoredOn": "2026-11-20",  # the day judged, as the given order
+           "code": {"coding": [{"system": "https://w3id.org/acr-kg/kb/", "code": "proc-mri-breast-wo-w"}]}}
+    record = [entry["resource"] for entry in _seed_entries()] + [mri]
+    alone, _ = _answer(engine, record, order=None)
+    assert _facts(alone, "orderedProcedure") == ["https://w3id.org/acr-kg/kb/proc-mri-breast-wo-w"]
+    given, answer = _answer(engine, record, order=US_AXILLA)
+    assert _facts(given, "orderedProcedure") == ["https://w3id.org/acr-kg/kb/proc-us-axilla"]
+    assert any("ServiceRequest/mri-later" in w.message and "not as the order" in w.message for w in given.warnings)
+    assert answer.order["status"] != "no-procedure" and (235, 7) in _variants(answer)

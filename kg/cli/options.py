@@ -28,7 +28,7 @@ input_format_option = click.option(
 order_option = click.option(
     "--order", default=None, metavar="CODE",
     help="FHIR input: the order being decided (LOINC:80852-7, RPID:RPID1933, CPT:76882, acrkb:proc-us-axilla); "
-         "it replaces the record's ServiceRequests.")
+         "it is judged instead of the record's latest ServiceRequest.")
 now_option = click.option(
     "--now", callback=date_value, default=None, metavar="YYYY-MM-DD",
     help="Evaluation date (ages, phases, date checks). Default: each patient's order date, else today.")

@@ -105,20 +105,25 @@ def patients_from_resources_checked(resources: list[Resource], name: str, *, now
         if orphans:
             notes.append(f"{len(orphans)} resource{'s' if len(orphans) != 1 else ''} of this record name no patient "
                          f"({_listed(orphans)}): left out, as they may be any patient's")
-        requests = [r for r in own if r.type == "ServiceRequest"]
+        given = None
         if order is not None:
+            # The order given is the one judged. The record's other ServiceRequests stay what they are: an
+            # order or plan for a therapy says that more of it may follow, one for an operation that it is
+            # still to come (they were dropped, and a planned course read as completed).
+            given = _order_request(order, owner, now, name)
+            own = [r for r in own if r.iri != given.iri]
+            requests = [r for r in own if r.type == "ServiceRequest"]
             if requests:
-                own = [r for r in own if r.type != "ServiceRequest"]
-                notes.append(f"the order given replaces the record's {len(requests)} ServiceRequest"
-                             f"{'s' if len(requests) != 1 else ''} ({', '.join(r.iri.removeprefix('urn:fhir:') for r in requests)})")
-            request = _order_request(order, owner, now, name)
-            own = own + [request]
-            targets = dict(targets, **{f"ServiceRequest/{request.data['id']}": request.iri})
-        when = now or _order_day(own) or dt.date.today()
+                notes.append(f"the order given is the one judged; the record's {len(requests)} ServiceRequest"
+                             f"{'s' if len(requests) != 1 else ''} ({_listed(requests)}) "
+                             f"{'are' if len(requests) != 1 else 'is'} read with the rest of the record, not as the order")
+            own = own + [given]
+            targets = dict(targets, **{f"ServiceRequest/{given.data['id']}": given.iri})
+        when = now or _order_day([given] if given else own) or dt.date.today()
         patient_id = owner.removeprefix("urn:fhir:Patient/")
         source = name if len(groups) == 1 else f"{name}#Patient/{patient_id}"
         base = f"urn:acr-kg:fhir-patient:{quote(patient_id, safe='')}/"
-        quads, warnings = map_patient(own + shared, targets, base, when, source)
+        quads, warnings = map_patient(own + shared, targets, base, when, source, order=given.iri if given else None)
         warnings = [Issue("warning", note, base + "order") for note in notes] + warnings
         answers.append(PatientData(source, quads, warnings))
     return answers

@@ -131,20 +131,21 @@ _LABEL = "\x00record\x00"  # stands for the record's name in kept warnings
 
 
 def map_patient(resources: list[Resource], targets: dict[str, str], base: str, now: dt.date,
-                label: str) -> tuple[list, list[Issue]]:
+                label: str, *, order: str | None = None) -> tuple[list, list[Issue]]:
     """The patient graph of one patient's resources as of ``now``, and what the reader has to say about it.
+    ``order``: the IRI of the ServiceRequest that is the order judged (None: the latest draft or active one).
 
     The mapping is a function of its inputs alone, so the answers for the last few records are kept by
     their content: an EHR sends the same chart for order-select and again for order-sign."""
     key = hashlib.sha256(json.dumps([[(r.iri, r.full_url, r.data) for r in resources], sorted(targets.items()),
-                                     base, now.isoformat()], sort_keys=True, default=str).encode()).hexdigest()
+                                     base, now.isoformat(), order], sort_keys=True, default=str).encode()).hexdigest()
     with _MAPPED_LOCK:
         kept = _MAPPED_RECORDS.get(key)
         if kept is not None:
             _MAPPED_RECORDS.move_to_end(key)
     if kept is None:
         try:
-            quads, warnings = _map_patient(resources, targets, base, now, _LABEL)
+            quads, warnings = _map_patient(resources, targets, base, now, _LABEL, order)
         except _Unreadable as exc:
             raise InputError(str(exc), label) from None
         kept = (tuple(quads), tuple(warnings))
@@ -157,7 +158,7 @@ def map_patient(resources: list[Resource], targets: dict[str, str], base: str, n
 
 
 def _map_patient(resources: list[Resource], targets: dict[str, str], base: str, now: dt.date,
-                 label: str) -> tuple[list, list[Issue]]:
+                 label: str, order: str | None = None) -> tuple[list, list[Issue]]:
     warnings: list[Issue] = []
     view = _view(resources, targets)
     store = ox.Store()
@@ -183,7 +184,7 @@ def _map_patient(resources: list[Resource], targets: dict[str, str], base: str, 
         warnings.append(Issue("warning", f"{_name(iri)} is dated less precisely than a day; the rules that need its day leave it out", iri))
     store.extend(ox.Quad(t.subject, t.predicate, t.object) for t in days)
     store.extend(_knowledge())
-    params = {"base": base, "now": now}
+    params = {"base": base, "now": now, "order": IRI(order or FX + "latest")}
     stated: dict[ox.Quad, None] = {}  # what the rules state, once each: the patient graph is part of it
     for rule in RULES:
         declared = {p.name for p in queries.get(f"fhir/{rule}").params}
