@@ -503,3 +503,17 @@ def test_the_order_given_is_judged_whatever_the_record_orders_later(engine):
     assert _facts(given, "orderedProcedure") == ["https://w3id.org/acr-kg/kb/proc-us-axilla"]
     assert any("ServiceRequest/mri-later" in w.message and "not as the order" in w.message for w in given.warnings)
     assert answer.order["status"] != "no-procedure" and (235, 7) in _variants(answer)
+
+
+def test_one_infusion_stopped_and_given_again_does_not_stop_the_course(engine):
+    """An administration stopped is one infusion halted (for a reaction, say). Within a course that went
+    on, it made the whole course stopped early, and variant 7 was lost; as the course's last dose, it still
+    says the course was stopped."""
+    record = [entry["resource"] for entry in _seed_entries()]
+    halted = {"resourceType": "MedicationAdministration", "id": "halted", "status": "stopped",
+              "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "56946"}]},
+              "subject": {"reference": "Patient/seed"}, "reasonReference": [{"reference": "Condition/seed-breast-cancer"}]}
+    data, answer = _answer(engine, record + [dict(halted, effectiveDateTime="2026-06-08")])  # the paclitaxel ran to 2026-09-14
+    assert _facts(data, "courseStatus") == [ACR + "CourseCompleted"] and (235, 7) in _variants(answer)
+    data, _ = _answer(engine, record + [dict(halted, effectiveDateTime="2026-09-20")])
+    assert _facts(data, "courseStatus") == [ACR + "CourseStopped"]
