@@ -517,3 +517,20 @@ def test_one_infusion_stopped_and_given_again_does_not_stop_the_course(engine):
     assert _facts(data, "courseStatus") == [ACR + "CourseCompleted"] and (235, 7) in _variants(answer)
     data, _ = _answer(engine, record + [dict(halted, effectiveDateTime="2026-09-20")])
     assert _facts(data, "courseStatus") == [ACR + "CourseStopped"]
+
+
+def test_icd10_cm_cancers_of_other_primary_sites_are_other_cancers_and_secondary_sites_are_not(engine):
+    """The other-cancer value set's pattern was applied to the code system of its members (SNOMED CT), so
+    no ICD-10-CM code was ever read as another cancer: chemotherapy naming no reason counted for the breast
+    cancer even beside a lung cancer coded C34.90. A secondary site (C79.51, bone) is the breast cancer's
+    own spread, and C50 the breast cancer itself: neither is another cancer."""
+    record = [entry["resource"] for entry in _seed_entries()]
+    for resource in record:
+        resource.pop("reasonReference", None), resource.pop("focus", None)
+        if resource["resourceType"] == "Condition":
+            resource.pop("stage", None)
+    icd10 = "http://hl7.org/fhir/sid/icd-10-cm"
+    for code, other in (("C34.90", True), ("C91.00", True), ("C79.51", False), ("C77.3", False), ("C50.912", False)):
+        data, answer = _answer(engine, record + [_condition("second", icd10, code, "confirmed")])
+        assert ((235, 7) not in _variants(answer)) is other, code
+        assert bool(_facts(data, "hasTherapyCourse")) is not other, code
