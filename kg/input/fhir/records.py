@@ -2,8 +2,8 @@
 
 What is not FHIR R4 is refused with what was found, never guessed at: a resource type that R4 does not
 have (DSTU2's MedicationOrder, say), or a resource the mapping reads whose elements (those a query reads,
-and those R4 requires) do not fit the R4 model. The models are fhir.resources' R4B ones: the package ships none for R4 itself, R4B is a minor
-revision of R4, and every R4 record among the fixtures (Synthea, mCODE STU4, Bulk Data) passes them.
+and those R4 requires) do not fit the R4 model. The models are fhir.resources' R4B ones: the package
+ships none for R4 itself, R4B is a minor revision of R4, and every R4 record among the fixtures (Synthea, mCODE STU4, Bulk Data) passes them.
 """
 from __future__ import annotations
 

@@ -100,15 +100,16 @@ class Check:
 
 @dataclass
 class Profile:
-    """What validation reads of the data before its queries: the predicates, and for the predicates a
-    check reads, the most values one subject has and every value."""
+    """What validation reads of the data before its queries: the predicates; for the ``counted`` ones
+    (an sh:maxCount check) the most values one subject has, for the ``valued`` ones (sh:in, sh:datatype)
+    every value."""
 
     predicates: set[str]
     most: dict[str, int]
     values: dict[str, set]
 
     @classmethod
-    def of(cls, store: ox.Store, checked) -> Profile:
+    def of(cls, store: ox.Store, counted: frozenset[str], valued: frozenset[str]) -> Profile:
         predicates, counts, values = set(), {}, {}
         for quad in store:  # the store's terms: literals in the canonical form that queries compare
             if isinstance(quad.subject, ox.Triple) or isinstance(quad.object, ox.Triple):
@@ -117,9 +118,10 @@ class Profile:
                                  f"<{quad.predicate.value}>)")
             predicate = quad.predicate.value
             predicates.add(predicate)
-            if predicate in checked:
+            if predicate in counted:
                 key = (quad.subject, predicate)
                 counts[key] = counts.get(key, 0) + 1  # a store holds each triple once
+            if predicate in valued:
                 values.setdefault(predicate, set()).add(quad.object)
         most: dict[str, int] = {}
         for (_, predicate), count in counts.items():
@@ -188,11 +190,17 @@ class CompiledShapes:
     _written: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
     # predicate -> the checks of the rows on it
     checks: dict[str, list[Check]] = dataclasses.field(init=False, repr=False, compare=False)
+    # the predicates whose values per subject are counted, and those whose values are read (Profile)
+    _counted: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
+    _valued: frozenset[str] = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
         self.checks = {}
         for check in dict.fromkeys(row.check for pattern in self.patterns for row in pattern.rows if row.check):
             self.checks.setdefault(check.predicate, []).append(check)
+        kinds = [(check.predicate, check.most is not None) for checks in self.checks.values() for check in checks]
+        self._counted = frozenset(p for p, counts in kinds if counts)
+        self._valued = frozenset(p for p, counts in kinds if not counts)
 
     def queries(self, predicates: set[str] | None = None, *, possible: frozenset[Check] | None = None) -> list[str]:
         """The SELECT queries, a few branches each, leaving out branches (and rows of their tables) that
@@ -212,10 +220,10 @@ class CompiledShapes:
     def run(self, store: ox.Store, *, side: SideBySide | None = None) -> list[ShapeResult]:
         """Validate the data in ``store``: every violated constraint, at every focus node and value.
         ``side``: runs the queries side by side (they read nothing of each other's)."""
-        profile = Profile.of(store, self.checks.keys())
+        profile = Profile.of(store, self._counted, self._valued)
         # a row's predicate is one the data must have (Row.requires): the checks of the others need no test
-        possible = frozenset(check for predicate in profile.values for check in self.checks[predicate]
-                             if check.possible(profile))
+        possible = frozenset(check for predicate in profile.predicates & self.checks.keys()
+                             for check in self.checks[predicate] if check.possible(profile))
         found = (side or ONE_AT_A_TIME).map(lambda query: self._results(store.query(query)),
                                             self.queries(profile.predicates, possible=possible))
         return [result for results in found for result in results]
